@@ -1,0 +1,7 @@
+"""`yifang cases …` commands (assembled into the one CLI by ``yifang.cli``)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="cases")

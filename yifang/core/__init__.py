@@ -1,0 +1,1 @@
+"""Settings, database engine and sessions, migrations, accounts, jurisdiction and audit."""

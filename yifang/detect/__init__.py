@@ -1,0 +1,2 @@
+"""Early warning: outbreak-detection algorithms (``yifang.detect.algorithms``, a pure NumPy
+library) and the engine that runs them over the store and records signals."""

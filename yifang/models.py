@@ -1,0 +1,11 @@
+"""Every table of every capability, imported in one place for Alembic and the test fixtures.
+
+Like ``web`` and ``cli`` this module assembles the capabilities; nothing else imports it.
+"""
+
+from yifang.cases import models as cases_models
+from yifang.catalog import models as catalog_models
+from yifang.core import models as core_models
+from yifang.core.db import Base
+
+__all__ = ["Base", "cases_models", "catalog_models", "core_models"]

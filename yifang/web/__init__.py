@@ -1,0 +1,1 @@
+"""The FastAPI application: mounts every capability's routes and pages."""
