@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from yifang.core import db as core_db
+from yifang.core.audit import install_append_only_triggers
 from yifang.models import Base
 
 BACKEND = os.environ.get("YIFANG_TEST_DB", "sqlite")
@@ -30,6 +31,8 @@ PG_URL = os.environ.get("YIFANG_TEST_POSTGRES_URL", "")
 def _populate(engine: Engine) -> None:
     """Schema plus the reference data every test may rely on."""
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        install_append_only_triggers(conn)
     try:
         from yifang.catalog.service import load_all
     except ImportError:  # the catalog loader is not there yet

@@ -30,6 +30,23 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     console.print(f"[green]database at {revision}[/green]: {engine.url.render_as_string()}")
 
 
+@db_app.command("revision")
+def db_revision(
+    message: str = typer.Argument(..., help="What the migration changes."),
+    rev_id: str | None = typer.Option(None, help="Revision id (default: random)."),
+) -> None:
+    """Write a new migration by comparing the tables with a database at the newest revision."""
+    import tempfile
+
+    from yifang.core.db import make_engine
+    from yifang.core.migrate import revision
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/compare.db"
+        upgrade(make_engine(url))
+        revision(message, url, rev_id)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),

@@ -40,7 +40,7 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def revision(message: str, url: str) -> None:
+def revision(message: str, url: str, rev_id: str | None = None) -> None:
     """Write a new migration script by comparing the models with the database at ``url``."""
     cfg = alembic_config(url)
-    command.revision(cfg, message=message, autogenerate=True)
+    command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
