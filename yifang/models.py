@@ -7,5 +7,12 @@ from yifang.cases import models as cases_models
 from yifang.catalog import models as catalog_models
 from yifang.core import models as core_models
 from yifang.core.db import Base
+from yifang.detect import models as detect_models
 
-__all__ = ["Base", "cases_models", "catalog_models", "core_models"]
+__all__ = [
+    "Base",
+    "cases_models",
+    "catalog_models",
+    "core_models",
+    "detect_models",
+]
