@@ -21,11 +21,11 @@ export PATH="$ROOT/.venv/bin:$PATH"
 echo "== starting a throw-away PostgreSQL on 127.0.0.1"
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 PGDATA="$(mktemp -d /tmp/yifang-pg.XXXXXX)"
-PGPORT="${YIFANG_TEST_PGPORT:-55432}"
+PGPORT="${YIFANG_TEST_PGPORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 chown -R postgres:postgres "$PGDATA" 2>/dev/null || true
 run_pg() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else "$@"; fi; }
 run_pg "$PGBIN/initdb -D $PGDATA -U postgres -A trust -E UTF8 --locale=C.UTF-8" >/dev/null
-run_pg "$PGBIN/pg_ctl -D $PGDATA -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off' -l $PGDATA/log -w start" >/dev/null
+run_pg "$PGBIN/pg_ctl -D $PGDATA -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off' -l $PGDATA/log -w start" >/dev/null || { cat "$PGDATA/log"; exit 1; }
 trap 'run_pg "$PGBIN/pg_ctl -D $PGDATA -m immediate stop" >/dev/null 2>&1 || true' EXIT
 export YIFANG_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PGPORT/postgres"
 
