@@ -12,8 +12,13 @@ FIXTURE = Path(__file__).parent / "fixtures" / "ears" / "earsC.json"
 CASES = json.loads(FIXTURE.read_text())["cases"]
 
 
+def _num(v):
+    """R values as written by jsonlite (na="string"): "NA", "NaN", "Inf", "-Inf"."""
+    return np.nan if v is None or v == "NA" else float(v)
+
+
 def _array(rows):
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+    return np.array([[_num(v) for v in row] for row in rows], dtype=float)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
