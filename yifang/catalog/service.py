@@ -1,0 +1,513 @@
+"""Loading the catalog's data files into the database, and reading and editing the catalog.
+
+``load_all`` is idempotent and fast (bulk inserts; it builds every test worker's template
+database). The rule that keeps an administrator's work: a reload never overwrites a disease
+whose ``edited_by`` is set, nor a disease created through the API. Regions, organisations and
+populations have no ``edited_by`` column, so a reload only adds the rows that are missing and
+leaves existing rows as they are, unless ``refresh=True`` asks it to restore the files'
+values.
+
+Region codes are GB/T 2260 / NBS statistical codes stored without zero padding (2 digits
+province, 4 city, 6 county, 9 township); every function taking a region code also accepts
+the padded forms (``640500``, ``640521100000``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from yifang.catalog import datafiles
+from yifang.catalog.models import Disease, Organisation, Population, Region
+from yifang.catalog.schemas import (
+    DiseaseCreate,
+    DiseaseFields,
+    DiseaseOut,
+    DiseaseUpdate,
+    PopulationBand,
+    PopulationOut,
+)
+from yifang.core.audit import diff, record
+
+
+class CatalogError(Exception):
+    """Base of the catalog's errors; the message says what is wrong in plain words."""
+
+
+class NotFoundError(CatalogError, LookupError):
+    """No disease, region, organisation or population with that key."""
+
+
+class ConflictError(CatalogError):
+    """The change clashes with what is stored (e.g. the code already exists)."""
+
+
+class InvalidError(CatalogError, ValueError):
+    """The request is malformed or breaks a catalog rule."""
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TableLoad:
+    """What a load did to one table."""
+
+    table: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0  # rows an administrator edited, left as they are
+
+
+@dataclass(slots=True)
+class LoadReport:
+    """What ``load_all`` did: per-table counts, the disease file's version, elapsed seconds."""
+
+    disease_version: str
+    tables: list[TableLoad] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def table(self, name: str) -> TableLoad:
+        """The counts of table ``name``."""
+        return next(t for t in self.tables if t.table == name)
+
+    @property
+    def changed(self) -> int:
+        """Rows inserted or updated in all tables (0 for a repeated load)."""
+        return sum(t.inserted + t.updated for t in self.tables)
+
+
+Progress = Callable[[str], None]
+
+
+def load_all(
+    session: Session,
+    *,
+    data_dir: Path | None = None,
+    refresh: bool = False,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load diseases, regions, organisations and populations from the data files.
+
+    Runs in the caller's transaction (the caller commits). ``data_dir`` replaces the packaged
+    ``yifang/catalog/data`` (same file names). ``progress`` is called with each table's name
+    before it is loaded. Raises :class:`yifang.catalog.datafiles.DataFileError` naming the
+    file and row when a file is malformed; nothing is then written.
+    """
+    started = time.perf_counter()
+    folder = data_dir or datafiles.DATA_DIR
+    catalogue = datafiles.read_diseases(folder / datafiles.DISEASES_FILE.name)
+    regions = datafiles.read_regions(folder / datafiles.REGIONS_FILE.name)
+    organisations = datafiles.read_organisations(folder / datafiles.ORGANISATIONS_FILE.name)
+    population = datafiles.read_population(folder / datafiles.POPULATION_FILE.name)
+    _check_references(regions, organisations, population)
+    report = LoadReport(disease_version=catalogue.version)
+    steps: list[tuple[str, Callable[[], TableLoad]]] = [
+        ("disease", lambda: _load_diseases(session, catalogue)),
+        ("region", lambda: _load_keyed(session, Region, regions, ("code",), refresh)),
+        (
+            "organisation",
+            lambda: _load_keyed(session, Organisation, organisations, ("code",), refresh),
+        ),
+        ("population", lambda: _load_keyed(session, Population, population, _POP_KEY, refresh)),
+    ]
+    for name, step in steps:
+        if progress is not None:
+            progress(name)
+        report.tables.append(step())
+    session.flush()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+_POP_KEY = ("region_code", "year", "sex", "age_from")
+
+
+def _check_references(
+    regions: Sequence[dict[str, Any]],
+    organisations: Sequence[dict[str, Any]],
+    population: Sequence[dict[str, Any]],
+) -> None:
+    """Every parent, organisation region and population region exists in the files."""
+    codes = {r["code"] for r in regions}
+    for r in regions:
+        if r["parent_code"] is not None and r["parent_code"] not in codes:
+            raise datafiles.DataFileError(f"regions.csv: {r['code']}: unknown parent")
+    for o in organisations:
+        if o["region_code"] not in codes:
+            raise datafiles.DataFileError(f"organisations.csv: {o['code']}: unknown region")
+    for p in population:
+        if p["region_code"] not in codes:
+            raise datafiles.DataFileError(f"population.csv: unknown region {p['region_code']}")
+
+
+def _load_diseases(session: Session, catalogue: datafiles.DiseaseCatalogue) -> TableLoad:
+    counts = TableLoad("disease")
+    existing = {d.code: d for d in session.scalars(select(Disease))}
+    new_rows: list[dict[str, Any]] = []
+    for spec in catalogue.diseases:
+        values = spec.model_dump()
+        values["source_version"] = catalogue.version
+        row = existing.get(spec.code)
+        if row is None:
+            new_rows.append(values)
+            counts.inserted += 1
+        elif row.edited_by is not None:
+            counts.kept += 1
+        elif any(getattr(row, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    if new_rows:
+        session.execute(insert(Disease), new_rows)
+    return counts
+
+
+def _load_keyed(
+    session: Session,
+    table: type[Region] | type[Organisation] | type[Population],
+    rows: Sequence[dict[str, Any]],
+    key: tuple[str, ...],
+    refresh: bool,
+) -> TableLoad:
+    """Insert the rows whose key is not stored yet; with ``refresh`` also restore the others."""
+    counts = TableLoad(str(table.__tablename__))
+    columns = [getattr(table, k) for k in key]
+    stored = {tuple(r) for r in session.execute(select(*columns))}
+    missing = [r for r in rows if tuple(r[k] for k in key) not in stored]
+    if missing:
+        session.execute(insert(table), missing)
+    counts.inserted = len(missing)
+    present = [r for r in rows if tuple(r[k] for k in key) in stored]
+    if refresh and present:
+        counts.updated = _restore(session, table, present, key)
+    counts.unchanged = len(present) - counts.updated
+    return counts
+
+
+def _restore(
+    session: Session,
+    table: type[Region] | type[Organisation] | type[Population],
+    rows: Sequence[dict[str, Any]],
+    key: tuple[str, ...],
+) -> int:
+    if table is Population:
+        ids = {
+            tuple(r[1:]): r[0]
+            for r in session.execute(select(Population.id, *[getattr(Population, k) for k in key]))
+        }
+        payload = [{**r, "id": ids[tuple(r[k] for k in key)]} for r in rows]
+    else:
+        payload = list(rows)
+    session.execute(update(table), payload)
+    return len(payload)
+
+
+# ------------------------------------------------------------------------------------------
+# Diseases
+# ------------------------------------------------------------------------------------------
+
+
+def get_disease(session: Session, code: str) -> Disease:
+    """The disease with Yifang code ``code``; :class:`NotFoundError` if there is none."""
+    disease = session.get(Disease, code)
+    if disease is None:
+        raise NotFoundError(f"no disease with code {code!r}")
+    return disease
+
+
+def list_diseases(
+    session: Session,
+    *,
+    disease_class: str | None = None,
+    active: bool | None = None,
+    parent_code: str | None = None,
+    leaf_only: bool = False,
+) -> list[Disease]:
+    """Diseases ordered by class (A, B, C, other) then code, optionally filtered."""
+    query = select(Disease)
+    if disease_class is not None:
+        query = query.where(Disease.disease_class == disease_class)
+    if active is not None:
+        query = query.where(Disease.active.is_(active))
+    if parent_code is not None:
+        query = query.where(Disease.parent_code == parent_code)
+    rows = list(session.scalars(query))
+    if leaf_only:
+        parents = _parent_codes(session)
+        rows = [d for d in rows if d.code not in parents]
+    order = {"A": 0, "B": 1, "C": 2}
+    return sorted(rows, key=lambda d: (order.get(d.disease_class, 3), d.code))
+
+
+def _parent_codes(session: Session) -> set[str]:
+    query = select(Disease.parent_code).where(Disease.parent_code.is_not(None)).distinct()
+    return {c for c in session.scalars(query) if c is not None}
+
+
+def disease_out(session: Session, disease: Disease, parents: set[str] | None = None) -> DiseaseOut:
+    """The API shape of ``disease`` (``leaf`` tells whether a card may name it)."""
+    parents = _parent_codes(session) if parents is None else parents
+    out = DiseaseOut.model_validate(disease)
+    out.leaf = disease.code not in parents
+    return out
+
+
+def diseases_out(session: Session, diseases: Sequence[Disease]) -> list[DiseaseOut]:
+    """``disease_out`` of many diseases with one query for the parent set."""
+    parents = _parent_codes(session)
+    return [disease_out(session, d, parents) for d in diseases]
+
+
+def _fields(disease: Disease) -> dict[str, Any]:
+    return DiseaseFields.model_validate(disease).model_dump(mode="json")
+
+
+def _check_parent(session: Session, code: str, parent_code: str | None) -> None:
+    seen = {code}
+    current = parent_code
+    while current is not None:
+        if current in seen:
+            raise InvalidError(f"parent_code: {parent_code} would make a cycle")
+        seen.add(current)
+        parent = session.get(Disease, current)
+        if parent is None:
+            raise InvalidError(f"parent_code: no disease with code {current!r}")
+        current = parent.parent_code
+
+
+def create_disease(session: Session, data: DiseaseCreate, actor: str) -> Disease:
+    """Add a disease (an administrator's; a reload never touches it) and audit it."""
+    if session.get(Disease, data.code) is not None:
+        raise ConflictError(f"a disease with code {data.code!r} already exists")
+    _check_parent(session, data.code, data.parent_code)
+    disease = Disease(**data.model_dump(), source_version="admin", edited_by=actor)
+    session.add(disease)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="disease.create",
+        entity_type="disease",
+        entity_id=data.code,
+        after=_fields(disease),
+    )
+    return disease
+
+
+def update_disease(session: Session, code: str, patch: DiseaseUpdate, actor: str) -> Disease:
+    """Change some settings of a disease, check the result as a whole, and audit it.
+
+    The disease is marked ``edited_by=actor`` so that reloading the data files keeps the
+    change. Raises :class:`InvalidError` naming the field when the result breaks a rule.
+    """
+    disease = get_disease(session, code)
+    before = _fields(disease)
+    changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
+    try:
+        merged = DiseaseCreate.model_validate({**before, **changes, "code": code})
+    except ValueError as exc:
+        raise InvalidError(str(exc)) from None
+    if "parent_code" in changes:
+        _check_parent(session, code, merged.parent_code)
+    for key, value in merged.model_dump(exclude={"code"}).items():
+        setattr(disease, key, value)
+    disease.edited_by = actor
+    session.flush()
+    old, new = diff(before, _fields(disease))
+    record(
+        session,
+        actor=actor,
+        action="disease.update",
+        entity_type="disease",
+        entity_id=code,
+        before=old,
+        after=new,
+        reason=patch.reason,
+    )
+    return disease
+
+
+# ------------------------------------------------------------------------------------------
+# Regions
+# ------------------------------------------------------------------------------------------
+
+
+def normalise_region_code(code: str) -> str:
+    """``code`` without zero padding: ``640500`` → ``6405``, ``640521100000`` → ``640521100``.
+
+    Raises :class:`InvalidError` for anything but 2, 4, 6, 9 or 12 digits.
+    """
+    code = code.strip()
+    if not code.isdigit() or len(code) not in (2, 4, 6, 9, 12):
+        raise InvalidError(f"region code {code!r}: expected 2, 4, 6, 9 or 12 digits")
+    for length, pad in ((12, "000"), (9, "000"), (6, "00"), (4, "00")):
+        if len(code) == length and code.endswith(pad):
+            code = code[: length - len(pad)]
+    return code
+
+
+def get_region(session: Session, code: str) -> Region:
+    """The region ``code`` (padded or not); :class:`NotFoundError` if unknown."""
+    region = session.get(Region, code.strip())
+    if region is None:
+        region = session.get(Region, normalise_region_code(code))
+    if region is None:
+        raise NotFoundError(f"no region with code {code!r}")
+    return region
+
+
+def region_children(session: Session, parent_code: str | None = None) -> list[Region]:
+    """The direct children of ``parent_code`` (the provinces when ``None``), by code."""
+    if parent_code is None:
+        query = select(Region).where(Region.parent_code.is_(None))
+    else:
+        parent = get_region(session, parent_code)
+        query = select(Region).where(Region.parent_code == parent.code)
+    return list(session.scalars(query.order_by(Region.code)))
+
+
+def region_descendants(session: Session, code: str, level: int | None = None) -> list[Region]:
+    """Every region below ``code`` (by code prefix), optionally only those at ``level``."""
+    region = get_region(session, code)
+    query = select(Region).where(
+        Region.code.startswith(region.code, autoescape=True), Region.code != region.code
+    )
+    if level is not None:
+        query = query.where(Region.level == level)
+    return list(session.scalars(query.order_by(Region.code)))
+
+
+def region_ancestors(session: Session, code: str) -> list[Region]:
+    """The chain from the province down to ``code`` itself."""
+    chain = [get_region(session, code)]
+    while chain[-1].parent_code is not None:
+        chain.append(get_region(session, chain[-1].parent_code))
+    return chain[::-1]
+
+
+def county_of(session: Session, code: str) -> Region | None:
+    """The county-level region (level 3) containing ``code``; ``None`` above county level."""
+    region = get_region(session, code)
+    if region.level < 3:
+        return None
+    return next(r for r in region_ancestors(session, region.code) if r.level == 3)
+
+
+def region_path(session: Session, code: str, separator: str = "") -> str:
+    """The full Chinese name, e.g. ``宁夏回族自治区中卫市中宁县宁安镇``."""
+    return separator.join(r.name for r in region_ancestors(session, code))
+
+
+# ------------------------------------------------------------------------------------------
+# Organisations
+# ------------------------------------------------------------------------------------------
+
+
+def get_organisation(session: Session, code: str) -> Organisation:
+    """The organisation ``code``; :class:`NotFoundError` if unknown."""
+    organisation = session.get(Organisation, code)
+    if organisation is None:
+        raise NotFoundError(f"no organisation with code {code!r}")
+    return organisation
+
+
+def list_organisations(
+    session: Session, *, region: str | None = None, kind: str | None = None
+) -> list[Organisation]:
+    """Organisations located in ``region`` or below it (code prefix), of ``kind``, by code."""
+    query = select(Organisation)
+    if region is not None:
+        prefix = get_region(session, region).code
+        query = query.where(Organisation.region_code.startswith(prefix, autoescape=True))
+    if kind is not None:
+        query = query.where(Organisation.kind == kind)
+    return list(session.scalars(query.order_by(Organisation.code)))
+
+
+def reviewing_cdc(session: Session, code: str) -> Organisation | None:
+    """The CDC that reviews the cards of organisation ``code``: the nearest CDC among its
+    parents (a county CDC for hospitals and health centres); ``None`` if it has none."""
+    organisation = get_organisation(session, code)
+    current = organisation.parent_code
+    while current is not None:
+        parent = get_organisation(session, current)
+        if parent.kind == "cdc":
+            return parent
+        current = parent.parent_code
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Populations
+# ------------------------------------------------------------------------------------------
+
+
+def population_bands(
+    session: Session, region: str, year: int, sex: str = "T"
+) -> list[PopulationBand]:
+    """Residents of ``region`` in ``year`` by age band for ``sex`` (M, F or T = both)."""
+    code = get_region(session, region).code
+    sexes = ("M", "F") if sex == "T" else (sex,)
+    query = (
+        select(Population.age_from, Population.age_to, func.sum(Population.count))
+        .where(
+            Population.region_code == code,
+            Population.year == year,
+            Population.sex.in_(sexes),
+        )
+        .group_by(Population.age_from, Population.age_to)
+        .order_by(Population.age_from)
+    )
+    return [
+        PopulationBand(sex=sex, age_from=lo, age_to=hi, count=int(n))
+        for lo, hi, n in session.execute(query)
+    ]
+
+
+def population(session: Session, region: str, year: int) -> PopulationOut:
+    """Total and bands (M and F) of ``region`` in ``year``; :class:`NotFoundError` if none."""
+    code = get_region(session, region).code
+    rows = list(
+        session.scalars(
+            select(Population)
+            .where(Population.region_code == code, Population.year == year)
+            .order_by(Population.sex, Population.age_from)
+        )
+    )
+    if not rows:
+        raise NotFoundError(f"no population for region {code} in {year}")
+    totals = [r for r in rows if r.sex == "T" and r.age_from == 0 and r.age_to is None]
+    bands = [r for r in rows if r.sex in ("M", "F")]
+    total = totals[0].count if totals else sum(r.count for r in bands)
+    head = totals[0] if totals else rows[0]
+    return PopulationOut(
+        region_code=code,
+        year=year,
+        total=total,
+        synthetic=any(r.synthetic for r in rows),
+        source=head.source,
+        bands=[
+            PopulationBand(sex=r.sex, age_from=r.age_from, age_to=r.age_to, count=r.count)
+            for r in bands
+        ],
+    )
+
+
+def population_total(session: Session, region: str, year: int) -> int | None:
+    """The resident population of ``region`` in ``year``, or ``None`` if not known."""
+    try:
+        return population(session, region, year).total
+    except NotFoundError:
+        return None
