@@ -52,7 +52,7 @@ INHERITED = (
     "active",
 )
 # YAML keys that go into the ``extra`` JSON column.
-EXTRA_KEYS = ("aliases", "rules", "estimated", "notes")
+EXTRA_KEYS = ("aliases", "rules", "estimated", "notes", "subtype_required")
 # ``estimated`` entries name these value groups; each maps to its columns.
 ESTIMATE_COLUMNS = {
     "incubation_min": "incubation_min_days",
@@ -123,6 +123,9 @@ def _entry_columns(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise DataFileError(
                 f"{where}: estimated: unknown {unknown}; use {', '.join(ESTIMATE_COLUMNS)}"
             )
+    if "subtype_required" in extra and not isinstance(extra["subtype_required"], bool):
+        raise DataFileError(f"{where}: subtype_required must be true or false")
+    extra.setdefault("subtype_required", False)
     columns["extra"] = extra
     return columns
 
@@ -172,7 +175,7 @@ def parse_diseases(raw: Any, source: str = "diseases.yaml") -> DiseaseCatalogue:
         try:
             disease = DiseaseCreate.model_validate(columns)
         except ValidationError as exc:
-            raise DataFileError(f"{where}: {_errors(exc)}") from None
+            raise DataFileError(f"{where}: {format_validation_error(exc)}") from None
         resolved[code] = disease.model_dump()
         out.append(disease)
     effective = raw.get("effective_from")
@@ -183,7 +186,8 @@ def parse_diseases(raw: Any, source: str = "diseases.yaml") -> DiseaseCatalogue:
     )
 
 
-def _errors(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field: message; field: message``."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -317,8 +318,8 @@ def update_disease(session: Session, code: str, patch: DiseaseUpdate, actor: str
     changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
     try:
         merged = DiseaseCreate.model_validate({**before, **changes, "code": code})
-    except ValueError as exc:
-        raise InvalidError(str(exc)) from None
+    except ValidationError as exc:
+        raise InvalidError(datafiles.format_validation_error(exc)) from None
     if "parent_code" in changes:
         _check_parent(session, code, merged.parent_code)
     for key, value in merged.model_dump(exclude={"code"}).items():
