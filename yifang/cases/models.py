@@ -6,6 +6,8 @@ A card row always holds its current state; every change also leaves a ``card_rev
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -19,10 +21,27 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yifang.core.audit import BigId
 from yifang.core.db import Base, utcnow
+
+_NAME_NOISE = re.compile(r"[\s·•・.．\-_]+")
+
+
+def name_key(name: str | None) -> str | None:
+    """A patient name reduced for duplicate matching (重卡): NFKC (full-width → half-width),
+    no spaces or separator dots (``买买提·艾力`` = ``买买提艾力``), lower case."""
+    if not name:
+        return None
+    key = _NAME_NOISE.sub("", unicodedata.normalize("NFKC", name)).lower()
+    return key[:40] or None
+
+
+def _name_key_default(context: DefaultExecutionContext) -> str | None:
+    """Fill ``card.name_key`` on every insert, ORM or Core, from the row's patient name."""
+    return name_key(context.get_current_parameters().get("patient_name"))
 
 
 class Card(Base):
@@ -41,6 +60,8 @@ class Card(Base):
         Index("ix_card_status_due", "status", "review_due_at"),
         Index("ix_card_id_number", "id_number"),
         Index("ix_card_org_diag", "org_code", "diagnosis_time"),
+        Index("ix_card_person", "name_key", "birth_date"),
+        Index("ix_card_batch", "import_batch_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -91,7 +112,14 @@ class Card(Base):
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
     # Hash of the normalised card content; re-importing the same row adds nothing.
     content_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Normalised patient name for duplicate matching; filled on insert (see ``name_key``).
+    name_key: Mapped[str | None] = mapped_column(String(40), default=_name_key_default)
+    # Set when the card was deleted as a duplicate (重复报告) of another, kept card.
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("card.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    # Optimistic locking: every ORM UPDATE carries ``WHERE version = <seen>`` and bumps it.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class CardRevision(Base):
