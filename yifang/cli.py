@@ -60,5 +60,65 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port)
 
 
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    years: float = typer.Option(3.0, min=0.5, max=10, help="Years of the simulated city."),
+    seed: int = typer.Option(20260101, help="Seed of the simulation."),
+    days: int = typer.Option(90, min=1, max=730, help="Days of detection to back-fill."),
+    fresh: bool = typer.Option(False, help="Rebuild the simulated city even if it exists."),
+    serve_ui: bool = typer.Option(True, "--serve/--no-serve", help="Serve the UI at the end."),
+) -> None:
+    """Build the simulated Zhongwei into the database, run detection and serve the UI."""
+    from datetime import date, timedelta
+
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from yifang.cases.models import Card
+    from yifang.catalog.service import load_all
+    from yifang.core.accounts import create_demo_users
+    from yifang.core.db import session_scope
+    from yifang.detect.engine import run_detection
+    from yifang.simulate.service import build_city
+
+    engine = get_engine()
+    console.print(f"database: {engine.url.render_as_string()}")
+    upgrade(engine)
+    with session_scope() as session:
+        report = load_all(session)
+        console.print(f"catalog loaded ({report.changed} rows changed)")
+        logins = create_demo_users(session)
+    end = date.today() - timedelta(days=1)
+    with session_scope() as session:
+        cards = session.scalar(select(func.count()).select_from(Card)) or 0
+        if fresh or cards == 0:
+            with console.status(f"simulating {years:g} years of the city …"):
+                sim = build_city(session, years=years, seed=seed, end_date=end)
+            console.print(
+                f"simulated {sim.cards:,} cards, {sim.outbreaks} outbreaks ({sim.seconds:.1f} s)"
+            )
+        else:
+            console.print(f"{cards:,} cards already in the database (--fresh rebuilds them)")
+    with session_scope() as session:
+        with console.status(f"running detection over the last {days} days …"):
+            det = run_detection(session, as_of=end, days=days)
+        console.print(
+            f"detection: {det.series:,} series, {det.signals_new} new signals, "
+            f"{det.signals_updated} updated"
+        )
+    table = Table(title="demo logins (one per role)")
+    for col in ("user", "password", "role"):
+        table.add_column(col)
+    for username, password, role in logins:
+        table.add_row(username, password, role)
+    console.print(table)
+    url = f"http://{host}:{port}/"
+    console.print(f"[bold green]Yifang is at {url}[/bold green]  (API docs: {url}api/docs)")
+    if serve_ui:
+        serve(host=host, port=port)
+
+
 if __name__ == "__main__":
     app()

@@ -8,6 +8,7 @@ from yifang.catalog import models as catalog_models
 from yifang.core import models as core_models
 from yifang.core.db import Base
 from yifang.detect import models as detect_models
+from yifang.simulate import models as simulate_models
 
 __all__ = [
     "Base",
@@ -15,4 +16,5 @@ __all__ = [
     "catalog_models",
     "core_models",
     "detect_models",
+    "simulate_models",
 ]

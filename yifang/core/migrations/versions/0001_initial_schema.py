@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:01:31.131930
+Create Date: 2026-11-23 18:16:48.524948
 """
 
 from collections.abc import Sequence
@@ -37,6 +37,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
         batch_op.create_index('ix_audit_entry_entity', ['entity_type', 'entity_id'], unique=False)
 
+    op.create_table('detection_run',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('as_of', sa.Date(), nullable=False),
+    sa.Column('incremental', sa.Boolean(), nullable=False),
+    sa.Column('series', sa.Integer(), nullable=False),
+    sa.Column('alarms', sa.Integer(), nullable=False),
+    sa.Column('signals_new', sa.Integer(), nullable=False),
+    sa.Column('signals_updated', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_detection_run'))
+    )
     op.create_table('disease',
     sa.Column('code', sa.String(length=16), nullable=False),
     sa.Column('national_code', sa.String(length=8), nullable=True),
@@ -92,6 +106,20 @@ def upgrade() -> None:
     with op.batch_alter_table('import_batch', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_import_batch_file_sha256'), ['file_sha256'], unique=False)
 
+    op.create_table('login_attempt',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('success', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=255), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_login_attempt'))
+    )
+    with op.batch_alter_table('login_attempt', schema=None) as batch_op:
+        batch_op.create_index('ix_login_attempt_user_at', ['username', 'at'], unique=False)
+
     op.create_table('region',
     sa.Column('code', sa.String(length=12), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -112,6 +140,66 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_region_level'), ['level'], unique=False)
         batch_op.create_index(batch_op.f('ix_region_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_region_parent_code'), ['parent_code'], unique=False)
+
+    op.create_table('role',
+    sa.Column('code', sa.String(length=48), nullable=False),
+    sa.Column('name_zh', sa.String(length=64), nullable=False),
+    sa.Column('name_en', sa.String(length=128), nullable=False),
+    sa.Column('scope', sa.String(length=16), nullable=False),
+    sa.Column('permissions', sa.JSON(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('edited_by', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_role'))
+    )
+    op.create_table('sim_run',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('city_code', sa.String(length=12), nullable=False),
+    sa.Column('seed', sa.Integer(), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('end_date', sa.Date(), nullable=False),
+    sa.Column('scale', sa.Float(), nullable=False),
+    sa.Column('errors_share', sa.Float(), nullable=False),
+    sa.Column('cards', sa.Integer(), nullable=False),
+    sa.Column('digest', sa.String(length=64), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_run'))
+    )
+    op.create_table('site_secret',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('value', sa.String(length=128), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_site_secret'))
+    )
+    op.create_table('app_user',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('display_name', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('role_code', sa.String(length=48), nullable=False),
+    sa.Column('organisation_code', sa.String(length=32), nullable=True),
+    sa.Column('region_code', sa.String(length=12), nullable=True),
+    sa.Column('department', sa.String(length=32), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('language', sa.String(length=8), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('must_change_password', sa.Boolean(), nullable=False),
+    sa.Column('failed_logins', sa.Integer(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(), nullable=True),
+    sa.Column('session_version', sa.Integer(), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(), nullable=True),
+    sa.Column('password_changed_at', sa.DateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['role_code'], ['role.code'], name=op.f('fk_app_user_role_code_role')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
+    sa.UniqueConstraint('username', name=op.f('uq_app_user_username'))
+    )
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_app_user_organisation_code'), ['organisation_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_app_user_role_code'), ['role_code'], unique=False)
 
     op.create_table('organisation',
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -161,6 +249,94 @@ def upgrade() -> None:
     with op.batch_alter_table('quarantined_row', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarantined_row_batch_id'), ['batch_id'], unique=False)
 
+    op.create_table('signal',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('region_level', sa.String(length=16), nullable=False),
+    sa.Column('granularity', sa.String(length=8), nullable=False),
+    sa.Column('rule', sa.String(length=48), nullable=False),
+    sa.Column('method', sa.String(length=32), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('first_date', sa.Date(), nullable=False),
+    sa.Column('last_date', sa.Date(), nullable=False),
+    sa.Column('alarm_periods', sa.Integer(), nullable=False),
+    sa.Column('observed', sa.Float(), nullable=False),
+    sa.Column('expected', sa.Float(), nullable=True),
+    sa.Column('upperbound', sa.Float(), nullable=True),
+    sa.Column('cases_total', sa.Integer(), nullable=False),
+    sa.Column('series', sa.JSON(), nullable=False),
+    sa.Column('explanation_zh', sa.Text(), nullable=False),
+    sa.Column('explanation_en', sa.Text(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_signal_disease_code_disease')),
+    sa.ForeignKeyConstraint(['run_id'], ['detection_run.id'], name=op.f('fk_signal_run_id_detection_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signal'))
+    )
+    with op.batch_alter_table('signal', schema=None) as batch_op:
+        batch_op.create_index('ix_signal_key', ['disease_code', 'region_code', 'rule', 'status'], unique=False)
+        batch_op.create_index('ix_signal_last', ['last_date', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_signal_region_code'), ['region_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_signal_status'), ['status'], unique=False)
+
+    op.create_table('sim_card_error',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('card_number', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('detail', sa.String(length=200), nullable=False),
+    sa.Column('duplicate_of', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_card_error_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_card_error'))
+    )
+    with op.batch_alter_table('sim_card_error', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_card_error_card_number'), ['card_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sim_card_error_run_id'), ['run_id'], unique=False)
+
+    op.create_table('sim_outbreak',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('townships', sa.JSON(), nullable=False),
+    sa.Column('place_name', sa.String(length=100), nullable=True),
+    sa.Column('place_kind', sa.String(length=32), nullable=True),
+    sa.Column('start_date', sa.Date(), nullable=False),
+    sa.Column('end_date', sa.Date(), nullable=False),
+    sa.Column('extra_cases', sa.Integer(), nullable=False),
+    sa.Column('reported_cases', sa.Integer(), nullable=False),
+    sa.Column('rt', sa.Float(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_outbreak_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_outbreak'))
+    )
+    with op.batch_alter_table('sim_outbreak', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_outbreak_disease_code'), ['disease_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sim_outbreak_run_id'), ['run_id'], unique=False)
+
+    op.create_table('api_token',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('token_sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_api_token_user_id_app_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
+    sa.UniqueConstraint('token_sha256', name=op.f('uq_api_token_token_sha256'))
+    )
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_token_user_id'), ['user_id'], unique=False)
+
     op.create_table('card',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('card_number', sa.String(length=32), nullable=False),
@@ -207,8 +383,11 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('import_batch_id', sa.Integer(), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=True),
+    sa.Column('name_key', sa.String(length=40), nullable=True),
+    sa.Column('duplicate_of_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_card_disease_code_disease')),
+    sa.ForeignKeyConstraint(['duplicate_of_id'], ['card.id'], name=op.f('fk_card_duplicate_of_id_card')),
     sa.ForeignKeyConstraint(['import_batch_id'], ['import_batch.id'], name=op.f('fk_card_import_batch_id_import_batch')),
     sa.ForeignKeyConstraint(['org_code'], ['organisation.code'], name=op.f('fk_card_org_code_organisation')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_card')),
@@ -216,13 +395,26 @@ def upgrade() -> None:
     sa.UniqueConstraint('content_hash', name=op.f('uq_card_content_hash'))
     )
     with op.batch_alter_table('card', schema=None) as batch_op:
+        batch_op.create_index('ix_card_batch', ['import_batch_id'], unique=False)
         batch_op.create_index('ix_card_disease_diag', ['disease_code', 'diagnosis_time'], unique=False)
         batch_op.create_index('ix_card_id_number', ['id_number'], unique=False)
         batch_op.create_index('ix_card_keyset', ['diagnosis_time', 'id'], unique=False)
         batch_op.create_index('ix_card_org_diag', ['org_code', 'diagnosis_time'], unique=False)
+        batch_op.create_index('ix_card_person', ['name_key', 'birth_date'], unique=False)
         batch_op.create_index('ix_card_region_diag', ['address_code', 'diagnosis_time'], unique=False)
         batch_op.create_index(batch_op.f('ix_card_status'), ['status'], unique=False)
         batch_op.create_index('ix_card_status_due', ['status', 'review_due_at'], unique=False)
+
+    op.create_table('sim_outbreak_card',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('outbreak_id', sa.Integer(), nullable=False),
+    sa.Column('card_number', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['outbreak_id'], ['sim_outbreak.id'], name=op.f('fk_sim_outbreak_card_outbreak_id_sim_outbreak')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_outbreak_card'))
+    )
+    with op.batch_alter_table('sim_outbreak_card', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_outbreak_card_card_number'), ['card_number'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sim_outbreak_card_outbreak_id'), ['outbreak_id'], unique=False)
 
     op.create_table('card_revision',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -273,16 +465,44 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_card_revision_card_id'))
 
     op.drop_table('card_revision')
+    with op.batch_alter_table('sim_outbreak_card', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_outbreak_card_outbreak_id'))
+        batch_op.drop_index(batch_op.f('ix_sim_outbreak_card_card_number'))
+
+    op.drop_table('sim_outbreak_card')
     with op.batch_alter_table('card', schema=None) as batch_op:
         batch_op.drop_index('ix_card_status_due')
         batch_op.drop_index(batch_op.f('ix_card_status'))
         batch_op.drop_index('ix_card_region_diag')
+        batch_op.drop_index('ix_card_person')
         batch_op.drop_index('ix_card_org_diag')
         batch_op.drop_index('ix_card_keyset')
         batch_op.drop_index('ix_card_id_number')
         batch_op.drop_index('ix_card_disease_diag')
+        batch_op.drop_index('ix_card_batch')
 
     op.drop_table('card')
+    with op.batch_alter_table('api_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
+
+    op.drop_table('api_token')
+    with op.batch_alter_table('sim_outbreak', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_outbreak_run_id'))
+        batch_op.drop_index(batch_op.f('ix_sim_outbreak_disease_code'))
+
+    op.drop_table('sim_outbreak')
+    with op.batch_alter_table('sim_card_error', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_card_error_run_id'))
+        batch_op.drop_index(batch_op.f('ix_sim_card_error_card_number'))
+
+    op.drop_table('sim_card_error')
+    with op.batch_alter_table('signal', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signal_status'))
+        batch_op.drop_index(batch_op.f('ix_signal_region_code'))
+        batch_op.drop_index('ix_signal_last')
+        batch_op.drop_index('ix_signal_key')
+
+    op.drop_table('signal')
     with op.batch_alter_table('quarantined_row', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_quarantined_row_batch_id'))
 
@@ -296,12 +516,24 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_organisation_name'))
 
     op.drop_table('organisation')
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_app_user_role_code'))
+        batch_op.drop_index(batch_op.f('ix_app_user_organisation_code'))
+
+    op.drop_table('app_user')
+    op.drop_table('site_secret')
+    op.drop_table('sim_run')
+    op.drop_table('role')
     with op.batch_alter_table('region', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_region_parent_code'))
         batch_op.drop_index(batch_op.f('ix_region_name'))
         batch_op.drop_index(batch_op.f('ix_region_level'))
 
     op.drop_table('region')
+    with op.batch_alter_table('login_attempt', schema=None) as batch_op:
+        batch_op.drop_index('ix_login_attempt_user_at')
+
+    op.drop_table('login_attempt')
     with op.batch_alter_table('import_batch', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_import_batch_file_sha256'))
 
@@ -311,6 +543,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_disease_name_zh'))
 
     op.drop_table('disease')
+    op.drop_table('detection_run')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_entry_entity')
         batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
