@@ -152,15 +152,15 @@ def test_soft_delete_keeps_the_card_and_needs_a_reason(session: Session) -> None
     card = make_card(session)
     with pytest.raises(service.BadRequestError):
         service.delete_card(
-            session, card.id, version=1, scope=CITY, reason_code="misreport", reason=" "
+            session, card.id, version=1, scope=CITY, reason_code="error", reason=" "
         )
     with pytest.raises(service.BadRequestError):
         service.delete_card(session, card.id, version=1, scope=CITY, reason_code="nope", reason="x")
     card = service.delete_card(
-        session, card.id, version=1, scope=CITY, reason_code="misdiagnosis", reason="排除诊断"
+        session, card.id, version=1, scope=CITY, reason_code="ruledout", reason="排除诊断"
     )
     session.commit()
-    assert card.status == service.DELETED and card.deleted_reason_code == "misdiagnosis"
+    assert card.status == service.DELETED and card.deleted_reason_code == "ruledout"
     assert session.get(Card, card.id) is not None
     assert queries.list_cards(session, CITY).items == []
     assert queries.counts(session, CITY) == []

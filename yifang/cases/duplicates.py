@@ -194,7 +194,11 @@ def scan(session: Session, card_ids: Iterable[int], *, now: datetime | None = No
     created = 0
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
-        created += _store(session, _pairs(session, lambda c, ids=chunk: c.id.in_(ids)), now)
+
+        def new(c: Any, chunk: list[int] = chunk) -> ColumnElement[bool]:
+            return c.id.in_(chunk)
+
+        created += _store(session, _pairs(session, new), now)
     return created
 
 
@@ -251,7 +255,7 @@ def list_flags(
         )
     if after_id is not None:
         stmt = stmt.where(DuplicateFlag.id > after_id)
-    rows = [tuple(r) for r in session.execute(stmt)]
+    rows: list[tuple[DuplicateFlag, Card, Card]] = [(f, a, b) for f, a, b in session.execute(stmt)]
     if reveal:
         if not scope.identified:
             raise service.ForbiddenError(
@@ -342,7 +346,7 @@ def resolve(
             flag.card_id,
             version=None,
             scope=scope,
-            reason_code="duplicate",
+            reason_code="dup",
             reason=note or f"与报告卡 {flag.other_card_id} 重复",
             duplicate_of=flag.other_card_id,
             now=now,

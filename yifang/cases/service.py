@@ -81,12 +81,12 @@ ACTION_LABELS: dict[str, str] = {
     "merge": "合并重卡",
 }
 
-#: Reason codes of a deletion (删除类型). [INF] the national code values were not confirmed;
+#: Reason codes of a deletion (删除类型; at most 8 characters). [INF] the national code values were not confirmed;
 #: these are Yifang's own, with the reasons named in practice.
 DELETE_REASONS: dict[str, tuple[str, str]] = {
-    "duplicate": ("重复报告", "duplicate report"),
-    "misreport": ("误报", "reported in error"),
-    "misdiagnosis": ("误诊(排除)", "diagnosis ruled out"),
+    "dup": ("重复报告", "duplicate report"),
+    "error": ("误报", "reported in error"),
+    "ruledout": ("误诊(排除)", "diagnosis ruled out"),
     "test": ("测试卡", "test card"),
     "other": ("其他", "other"),
 }
