@@ -53,7 +53,7 @@ def _http_errors() -> Iterator[None]:
     except service.ConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except service.InvalidError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
 
 
 # --- diseases -------------------------------------------------------------------------------
