@@ -81,8 +81,8 @@ ACTION_LABELS: dict[str, str] = {
     "merge": "合并重卡",
 }
 
-#: Reason codes of a deletion (删除类型; at most 8 characters). [INF] the national code values were not confirmed;
-#: these are Yifang's own, with the reasons named in practice.
+#: Reason codes of a deletion (删除类型; at most 8 characters). [INF] the national code
+#: values were not confirmed; these are Yifang's own, with the reasons named in practice.
 DELETE_REASONS: dict[str, tuple[str, str]] = {
     "dup": ("重复报告", "duplicate report"),
     "error": ("误报", "reported in error"),
