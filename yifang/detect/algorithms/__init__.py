@@ -7,6 +7,8 @@ Each function takes ``observed`` of shape (T,) or (T, S) and returns a
 """
 
 from yifang.detect.algorithms.result import DetectionResult
+from yifang.detect.algorithms.scan import ScanCluster, ScanResult, counts_from_cases, stp_scan
 
 __all__ = ["DetectionResult"]
+__all__ += ["ScanCluster", "ScanResult", "counts_from_cases", "stp_scan"]
 # Each algorithm module adds its import here and its names to __all__ (one line each).
