@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy import select
 
 from yifang.core import accounts
@@ -28,6 +29,12 @@ from yifang.core.audit import AuditEntry
 from yifang.core.db import utcnow
 
 GOOD = "Tablet-Grass-42"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch):
+    """Argon2 at its cheapest parameters: the tests check behaviour, not hashing cost."""
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture()

@@ -725,21 +725,22 @@ class DemoUser:
 
 _ZN_HOSPITAL = "中宁县人民医院"
 _ZN_CDC = "中宁县疾病预防控制中心"
-_SPS_CDC = "中卫市沙坡头区疾病预防控制中心"
+_SPS_CDC = "沙坡头区疾病预防控制中心"
 _CITY_CDC = "中卫市疾病预防控制中心"
 _COMMISSION = "中卫市卫生健康委员会"
 
-#: One account per role, bound to Zhongwei (中卫市 640500; 中宁县 640521; 沙坡头区 640502).
+#: One account per role, bound to Zhongwei (中卫市 6405; 中宁县 640521; 沙坡头区 640502).
+#: The health commission and the education bureau are matched only if the catalog lists them.
 DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("zn_hospital", "hospital_reporter", "李医生", _ZN_HOSPITAL, "640521"),
     DemoUser("zn_prevention", "hospital_prevention_head", "王科长", _ZN_HOSPITAL, "640521"),
     DemoUser("zn_cdc_review", "county_cdc_reviewer", "张审核", _ZN_CDC, "640521"),
     DemoUser("zn_cdc_epi", "county_cdc_epidemiologist", "赵流调", _ZN_CDC, "640521"),
     DemoUser("sps_cdc_review", "county_cdc_reviewer", "刘审核", _SPS_CDC, "640502"),
-    DemoUser("city_cdc", "city_cdc", "陈主任", _CITY_CDC, "640500"),
-    DemoUser("commission", "health_commission_leader", "孙主任", _COMMISSION, "640500"),
-    DemoUser("edu_liaison", "department_liaison", "周老师", "中卫市教育局", "640500", "education"),
-    DemoUser("admin", "system_admin", "系统管理员", None, "640500"),
+    DemoUser("city_cdc", "city_cdc", "陈主任", _CITY_CDC, "6405"),
+    DemoUser("commission", "health_commission_leader", "孙主任", _COMMISSION, "6405"),
+    DemoUser("edu_liaison", "department_liaison", "周老师", "中卫市教育局", "6405", "education"),
+    DemoUser("admin", "system_admin", "系统管理员", None, "6405"),
 )
 
 

@@ -1,13 +1,46 @@
-"""The web application: JSON API under ``/api`` (OpenAPI at ``/api/docs``) and the pages."""
+"""The web application: JSON API under ``/api`` (OpenAPI at ``/api/docs``) and the pages.
+
+Authentication is installed here once for every capability: the CSRF middleware guards all
+state-changing requests, and the cases API's caller/scope dependency is replaced by the
+logged-in user's (:func:`install_auth`), so jurisdiction is decided by
+:func:`yifang.core.auth.scope_for` everywhere.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from yifang import __version__
 from yifang.cases.api import router as cases_router
+from yifang.catalog import api as catalog_api
 from yifang.catalog.api import router as catalog_router
+from yifang.core.accounts import User
+from yifang.core.auth import CSRFMiddleware, require
+from yifang.core.db import session_scope
 from yifang.detect.api import router as detect_router
+from yifang.web.auth_api import router as auth_router
+from yifang.web.dashboard_api import router as web_api_router
+from yifang.web.i18n import pick_language, translate
+from yifang.web.pages import login_redirect
+from yifang.web.pages import router as pages_router
+from yifang.web.render import STATIC_DIR, LoginRequiredError, PageForbiddenError, render
+
+
+def _catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:
+    """The catalog's acting user: only administrators of the catalog may change it."""
+    return user.username
+
+
+def install_auth(app: FastAPI) -> None:
+    """Make the capabilities' routes use the logged-in user as their caller and scope.
+
+    Each capability reads its caller through one dependency function; here each is replaced
+    by the authenticated equivalent, so their modules need no change.
+    """
+    app.dependency_overrides[catalog_api.actor_header] = _catalog_editor
 
 
 def create_app() -> FastAPI:
@@ -19,13 +52,40 @@ def create_app() -> FastAPI:
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
+    app.include_router(auth_router, prefix="/api")
     app.include_router(catalog_router, prefix="/api")
     app.include_router(cases_router, prefix="/api")
     app.include_router(detect_router, prefix="/api")
+    app.include_router(web_api_router, prefix="/api")
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(CSRFMiddleware)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    install_auth(app)
 
     @app.get("/api/health", tags=["system"])
     def health() -> dict[str, str]:
         """Liveness probe."""
         return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(LoginRequiredError)
+    def _login_required(request: Request, _exc: LoginRequiredError) -> Response:
+        return login_redirect(request)
+
+    @app.exception_handler(PageForbiddenError)
+    def _forbidden(request: Request, exc: PageForbiddenError) -> Response:
+        with session_scope() as session:
+            user = session.get(User, exc.user_id)
+            lang = pick_language(request, user.language if user else None)
+            return render(
+                request,
+                "error.html",
+                {
+                    "title": translate("error.forbidden_title", lang),
+                    "message": translate("error.forbidden", lang, permission=exc.permission),
+                },
+                user=user,
+                status_code=403,
+            )
 
     return app

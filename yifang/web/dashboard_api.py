@@ -1,0 +1,189 @@
+"""JSON routes the pages need beyond the capabilities' own API: the dashboard's figures and
+the card check as you type. Mounted under ``/api/web``.
+
+Both read case data only through :mod:`yifang.cases.queries` with the caller's
+:class:`~yifang.core.jurisdiction.Scope`, so the jurisdiction rule applied is the same one
+the card API applies, inside the SQL.
+
+Dashboard definitions (ISO weeks, days are calendar days in the city's time zone):
+
+* *this week*: cards diagnosed in the 7 days ending today;
+* *5-year average*: for each of the 5 previous years, cards diagnosed in the same 7 days
+  shifted back by whole weeks (364 or 371 days per year, so weekdays line up), averaged over
+  the years the database covers (a city that started reporting 2 years ago is compared with
+  2 years, not with 3 empty ones);
+* *epidemic curve*: cards by ISO week of onset over the last 26 weeks, per disease.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Depends, HTTPException, status
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yifang.cases import queries
+from yifang.cases.models import Card
+from yifang.cases.service import DELETED, RETURNED, SUBMITTED
+from yifang.cases.validation import Reference, validate_card
+from yifang.catalog.models import Disease
+from yifang.core.accounts import User, has_permission
+from yifang.core.auth import current_scope, current_user, require
+from yifang.core.db import get_session, utcnow
+from yifang.core.jurisdiction import Scope
+from yifang.core.settings import get_settings
+
+router = APIRouter(prefix="/web", tags=["pages"])
+
+CURVE_WEEKS = 26
+BASELINE_YEARS = 5
+
+
+def local_today(now: datetime | None = None) -> date:
+    """Today's date in the city's time zone (``now`` is naive UTC)."""
+    now = now or utcnow()
+    zone = ZoneInfo(get_settings().timezone)
+    return now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date()
+
+
+def same_week_back(end: date, years: int) -> date:
+    """``end`` moved back ``years`` years by whole weeks (52 or 53), keeping the weekday."""
+    target = (
+        end.replace(year=end.year - years)
+        if not (end.month == 2 and end.day == 29)
+        else (end - timedelta(days=365 * years))
+    )
+    weeks = round((end - target).days / 7)
+    return end - timedelta(weeks=weeks)
+
+
+def _disease_totals(session: Session, scope: Scope, start: date, end: date) -> dict[str, int]:
+    rows = queries.counts(
+        session, scope, queries.CardFilter(diagnosis_from=start, diagnosis_to=end)
+    )
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        totals[row.disease_code] += row.cards
+    return totals
+
+
+def _first_card_day(session: Session, scope: Scope) -> date | None:
+    first = session.scalar(
+        select(func.min(Card.diagnosis_time)).where(
+            queries.scope_clause(scope), Card.status != DELETED
+        )
+    )
+    if first is None:
+        return None
+    return first.date() if isinstance(first, datetime) else date.fromisoformat(str(first)[:10])
+
+
+def _count(session: Session, scope: Scope, *clauses: Any) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Card).where(queries.scope_clause(scope), *clauses)
+        )
+        or 0
+    )
+
+
+@router.get("/dashboard")
+def dashboard(
+    _user: User = Depends(require("dashboard.view")),
+    scope: Scope = Depends(current_scope),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """The dashboard's figures for the caller's jurisdiction (aggregates only)."""
+    now = utcnow()
+    today = local_today(now)
+    week_start = today - timedelta(days=6)
+    this_week = _disease_totals(session, scope, week_start, today)
+
+    first_day = _first_card_day(session, scope)
+    baseline: dict[str, float] = defaultdict(float)
+    years_used = 0
+    for k in range(1, BASELINE_YEARS + 1):
+        end = same_week_back(today, k)
+        start = end - timedelta(days=6)
+        if first_day is None or first_day > start:
+            continue
+        years_used += 1
+        for disease, n in _disease_totals(session, scope, start, end).items():
+            baseline[disease] += n
+    if years_used:
+        baseline = defaultdict(float, {d: n / years_used for d, n in baseline.items()})
+
+    curve_start = today - timedelta(weeks=CURVE_WEEKS - 1, days=today.weekday())
+    curve_rows = queries.counts(
+        session, scope, queries.CardFilter(onset_from=curve_start, onset_to=today)
+    )
+    weeks = [curve_start + timedelta(weeks=i) for i in range(CURVE_WEEKS)]
+    curve: dict[str, list[int]] = defaultdict(lambda: [0] * CURVE_WEEKS)
+    for row in curve_rows:
+        index = (row.day - curve_start).days // 7
+        if 0 <= index < CURVE_WEEKS:
+            curve[row.disease_code][index] += row.cards
+
+    names = {
+        d.code: {"zh": d.name_zh, "en": d.name_en, "class": d.disease_class}
+        for d in session.scalars(select(Disease))
+    }
+    diseases = sorted(
+        set(this_week) | {d for d, v in baseline.items() if v > 0},
+        key=lambda d: (-this_week.get(d, 0), -baseline.get(d, 0.0), d),
+    )
+    by_disease = [
+        {
+            "code": d,
+            "name": names.get(d, {"zh": d, "en": d}),
+            "this_week": this_week.get(d, 0),
+            "baseline": round(baseline.get(d, 0.0), 2),
+            "ratio": round(this_week.get(d, 0) / baseline[d], 2) if baseline.get(d) else None,
+        }
+        for d in diseases
+    ]
+    top = sorted(curve, key=lambda d: -sum(curve[d]))
+    return {
+        "today": today,
+        "week": {"start": week_start, "end": today, "iso_week": today.isocalendar().week},
+        "baseline_years": years_used,
+        "totals": {
+            "this_week": sum(this_week.values()),
+            "baseline": round(sum(baseline.values()), 1),
+            "awaiting_review": _count(session, scope, Card.status == SUBMITTED),
+            "overdue": _count(session, scope, Card.status == SUBMITTED, Card.review_due_at < now),
+            "returned": _count(session, scope, Card.status == RETURNED),
+        },
+        "by_disease": by_disease,
+        "curve": {
+            "weeks": [w.isoformat() for w in weeks],
+            "series": [
+                {"code": d, "name": names.get(d, {"zh": d, "en": d}), "counts": curve[d]}
+                for d in top[:8]
+            ],
+            "total": [sum(curve[d][i] for d in curve) for i in range(CURVE_WEEKS)],
+        },
+    }
+
+
+def card_writer(user: User = Depends(current_user)) -> User:
+    """Callers who may enter or correct cards (``card.create`` or ``card.edit``)."""
+    if not (has_permission(user, "card.create") or has_permission(user, "card.edit")):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="needs card.create or card.edit")
+    return user
+
+
+@router.post("/validate-card")
+def validate(
+    data: dict[str, Any] = Body(...),
+    _user: User = Depends(card_writer),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Check a card as entered (raw form values) against every rule; nothing is stored."""
+    raw = {k: v for k, v in data.items() if isinstance(v, str | int | float) or v is None}
+    outcome = validate_card(raw, Reference.from_session(session), utcnow())
+    return {"ok": outcome.ok, "errors": [e.model_dump() for e in outcome.errors]}
