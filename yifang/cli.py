@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -58,6 +60,71 @@ def serve(
     from yifang.web.app import create_app
 
     uvicorn.run(create_app(), host=host, port=port)
+
+
+@app.command()
+def evaluate(
+    methods: str = typer.Option("farrington,noufaily,ears_c3", help="Comma-separated methods."),
+    scenarios: str = typer.Option("", help="Scenario numbers, e.g. 1-14,20 (default: all 42)."),
+    series: int = typer.Option(100, min=5, max=10000, help="Simulated series per scenario."),
+    seed: int = typer.Option(1, help="Seed of the simulation."),
+    out: Path = typer.Option(Path("evaluation"), help="Folder for the table and the plot."),
+) -> None:
+    """Score the detection methods on the Noufaily et al. (2013) scenarios."""
+    import csv
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from yifang.evaluate import evaluate_noufaily, plot_curves, summarise
+
+    try:
+        numbers = _parse_numbers(scenarios) if scenarios else None
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("evaluating", total=None)
+            rows = evaluate_noufaily(
+                [m.strip() for m in methods.split(",") if m.strip()],
+                numbers,
+                series,
+                seed,
+                progress=lambda msg: progress.update(task, description=msg),
+            )
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    summary = summarise(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "scores.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    table = Table(title="mean over scenarios")
+    for col in ("method", "alpha", "FPR", "POD", "sensitivity", "delay (weeks)"):
+        table.add_column(col, justify="right")
+    for r in summary:
+        table.add_row(
+            r.method,
+            f"{r.alpha:g}",
+            f"{r.fpr:.4f}",
+            f"{r.pod:.3f}",
+            f"{r.sensitivity:.3f}",
+            f"{r.mean_delay_weeks:.2f}",
+        )
+    console.print(table)
+    plot = plot_curves(summary, out / "pod_vs_fpr.png")
+    console.print(f"scores: {out / 'scores.csv'}  plot: {plot}")
+
+
+def _parse_numbers(spec: str) -> list[int]:
+    """'1-3,7' → [1, 2, 3, 7]; raises ValueError on anything else."""
+    numbers: list[int] = []
+    for part in spec.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise ValueError(f"bad scenario list {spec!r}: use numbers and ranges like 1-14,20")
+        numbers.extend(range(int(lo), int(hi or lo) + 1))
+    return numbers
 
 
 @app.command()

@@ -1,0 +1,157 @@
+"""``yifang evaluate``: score the detection methods on simulated data with known outbreaks.
+
+This module assembles ``simulate`` (the Noufaily et al. 2013 design) and ``detect`` (the
+algorithms and the scoring), which may not import each other; like ``cli`` and ``web`` it
+sits above both.
+
+For each scenario it simulates ``n_series`` weekly series of 624 weeks, runs each method on
+the 49 current weeks (576–624) of all series at once and scores the alarms as the paper
+does: FPR over weeks without outbreak cases, POD over the current outbreaks. Repeating this
+over a grid of ``alpha`` gives each method's false-alarm/detection curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yifang.detect import algorithms
+from yifang.detect.evaluation import score_series
+from yifang.simulate import noufaily
+
+#: Methods scored on weekly series: algorithm function name and fixed parameters.
+WEEKLY_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "farrington": ("farrington_flexible", {"b": 3, "w": 3, "no_periods": 1}),
+    "noufaily": (
+        "farrington_flexible",
+        {
+            "b": 3,
+            "w": 3,
+            "no_periods": 10,
+            "past_weeks_not_included": 26,
+            "threshold_method": "nbPlugin",
+            "weights_threshold": 2.58,
+            "p_threshold_trend": 1.0,
+        },
+    ),
+    "ears_c3": ("ears_c", {"method": "C3", "baseline": 7}),
+}
+DEFAULT_ALPHAS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+@dataclass(frozen=True)
+class EvaluationRow:
+    """One method × alpha × scenario score."""
+
+    method: str
+    alpha: float
+    scenario: int
+    fpr: float
+    pod: float
+    sensitivity: float
+    mean_delay_weeks: float
+
+
+def evaluate_noufaily(
+    methods: Sequence[str] = ("farrington", "noufaily", "ears_c3"),
+    scenario_numbers: Sequence[int] | None = None,
+    n_series: int = 100,
+    seed: int = 1,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    progress: Callable[[str], None] | None = None,
+) -> list[EvaluationRow]:
+    """Score ``methods`` on the Noufaily scenarios; one row per method × alpha × scenario."""
+    unknown = [m for m in methods if m not in WEEKLY_METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {sorted(WEEKLY_METHODS)}")
+    chosen = [
+        s
+        for s in noufaily.scenarios()
+        if scenario_numbers is None or s.number in set(scenario_numbers)
+    ]
+    lo, hi = noufaily.CURRENT_WEEKS
+    rng = np.arange(lo - 1, hi, dtype=np.int64)
+    rows: list[EvaluationRow] = []
+    for sc in chosen:
+        sims = noufaily.simulate_many(sc, n_series, seed)
+        observed = np.stack([s.observed for s in sims], axis=1).astype(np.float64)
+        current = np.stack([s.in_outbreak for s in sims], axis=1)[rng]
+        # Only the current outbreak counts for POD; earlier ones only leave the FPR alone.
+        ids = np.zeros_like(current, dtype=np.int64)
+        for j, s in enumerate(sims):
+            cur = next(o for o in s.outbreaks if o.current)
+            weeks = cur.weeks - lo
+            weeks = weeks[(weeks >= 0) & (weeks < rng.size)]
+            ids[weeks, j] = 1
+        for name in methods:
+            fn_name, params = WEEKLY_METHODS[name]
+            fn = getattr(algorithms, fn_name)
+            for alpha in alphas:
+                if progress:
+                    progress(f"scenario {sc.number} {name} α={alpha}")
+                res = fn(observed, range=rng, alpha=alpha, **params)
+                alarm = np.asarray(res.alarm, dtype=bool)
+                score = score_series(alarm, current, ids)
+                rows.append(
+                    EvaluationRow(
+                        method=name,
+                        alpha=alpha,
+                        scenario=sc.number,
+                        fpr=score.fpr,
+                        pod=score.pod,
+                        sensitivity=score.sensitivity,
+                        mean_delay_weeks=score.mean_delay,
+                    )
+                )
+    return rows
+
+
+def summarise(rows: Sequence[EvaluationRow]) -> list[EvaluationRow]:
+    """Average the scores over scenarios: one row per method × alpha (scenario = 0)."""
+    out: list[EvaluationRow] = []
+    keys = sorted({(r.method, r.alpha) for r in rows})
+    for method, alpha in keys:
+        sel = [r for r in rows if r.method == method and r.alpha == alpha]
+        out.append(
+            EvaluationRow(
+                method=method,
+                alpha=alpha,
+                scenario=0,
+                fpr=float(np.nanmean([r.fpr for r in sel])),
+                pod=float(np.nanmean([r.pod for r in sel])),
+                sensitivity=float(np.nanmean([r.sensitivity for r in sel])),
+                mean_delay_weeks=float(np.nanmean([r.mean_delay_weeks for r in sel])),
+            )
+        )
+    return out
+
+
+def plot_curves(summary: Sequence[EvaluationRow], path: Path) -> Path:
+    """Draw POD against FPR per method (one point per alpha) into a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    for method in sorted({r.method for r in summary}):
+        pts = sorted((r.fpr, r.pod, r.alpha) for r in summary if r.method == method)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
+        for fpr, pod, alpha in pts:
+            ax.annotate(f"{alpha:g}", (fpr, pod), fontsize=7, xytext=(3, -8),
+                        textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("false-positive rate (share of weeks without outbreak that alarm)")
+    ax.set_ylabel("probability of detection (current outbreak)")
+    ax.set_title("Noufaily et al. (2013) scenarios: detection against false alarms")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
