@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from yifang.cases.models import Card
+from yifang.cases.schemas import CARD_FIELDS
 from yifang.cases.service import (
     DELETED,
     SUBMITTED,
@@ -212,7 +214,7 @@ def card_view(card: Card, *, reveal: bool) -> dict[str, Any]:
     return values if reveal else masked(values)
 
 
-def _may_reveal(session: Session, scope: Scope, reveal: bool, card_ids: Sequence[int]) -> bool:
+def may_reveal(session: Session, scope: Scope, reveal: bool, card_ids: Sequence[int]) -> bool:
     """Whether to show personal data; a reveal is refused without ``identified`` and is
     audited when granted."""
     if not reveal:
@@ -268,7 +270,7 @@ def list_cards(
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    show = _may_reveal(session, scope, reveal, [c.id for c in rows])
+    show = may_reveal(session, scope, reveal, [c.id for c in rows])
     next_cursor = encode_cursor(rows[-1].diagnosis_time, rows[-1].id) if more else None
     return CardPage([card_view(c, reveal=show) for c in rows], next_cursor)
 
@@ -314,7 +316,7 @@ def view_card(
 ) -> dict[str, Any]:
     """One card as a dict, masked unless revealed (the reveal is audited)."""
     card = get_card(session, scope, card_id)
-    return card_view(card, reveal=_may_reveal(session, scope, reveal, [card.id]))
+    return card_view(card, reveal=may_reveal(session, scope, reveal, [card.id]))
 
 
 def overdue(
@@ -338,6 +340,93 @@ def overdue(
 def revision_views(snapshots: Sequence[dict[str, Any]], *, reveal: bool) -> list[dict[str, Any]]:
     """Stored card snapshots (JSON) masked like cards unless ``reveal``."""
     return [dict(s) if reveal else masked(dict(s)) for s in snapshots]
+
+
+# --------------------------------------------------------------------------- export
+
+#: Columns of an export, in the order of the printed card, then the workflow's.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "id",
+    *CARD_FIELDS,
+    "status",
+    "version",
+    "entered_at",
+    "submitted_at",
+    "review_due_at",
+    "reviewed_at",
+    "reviewed_by",
+    "returned_reason",
+    "corrected_at",
+    "deleted_at",
+    "deleted_reason_code",
+    "deleted_reason",
+    "duplicate_of_id",
+    "created_by",
+    "source",
+)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def export_rows(
+    session: Session,
+    scope: Scope,
+    flt: CardFilter | None = None,
+    *,
+    reveal: bool = False,
+    batch: int = 5000,
+) -> Iterator[list[Any]]:
+    """The header, then one list of cell values per card (masked unless ``reveal``; the
+    caller checks and audits the reveal). Reads by keyset, so memory stays bounded."""
+    yield list(EXPORT_COLUMNS)
+    for rows in iter_cards(session, scope, flt, batch=batch):
+        for card in rows:
+            values = card_view(card, reveal=reveal)
+            yield [_cell(values.get(c)) for c in EXPORT_COLUMNS]
+
+
+def write_csv(
+    session: Session, scope: Scope, flt: CardFilter | None, out: IO[str], *, reveal: bool
+) -> int:
+    """Write the export as CSV to a text stream; returns the number of cards."""
+    writer = csv.writer(out)
+    n = -1
+    for n, row in enumerate(export_rows(session, scope, flt, reveal=reveal)):  # noqa: B007
+        writer.writerow(row)
+    return max(n, 0)
+
+
+#: Rows per worksheet of an XLSX export (the format's limit is 1,048,576 with the header).
+XLSX_SHEET_ROWS = 1_000_000
+
+
+def write_xlsx(
+    session: Session, scope: Scope, flt: CardFilter | None, path: Any, *, reveal: bool
+) -> int:
+    """Write the export as an XLSX workbook (openpyxl write-only mode: rows go straight to
+    disk); a new sheet starts every :data:`XLSX_SHEET_ROWS` cards. Returns the count."""
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    rows = export_rows(session, scope, flt, reveal=reveal)
+    header = next(rows)
+    sheet = book.create_sheet("cards")
+    sheet.append(header)
+    n = 0
+    for row in rows:
+        if n and n % XLSX_SHEET_ROWS == 0:
+            sheet = book.create_sheet(f"cards{n // XLSX_SHEET_ROWS + 1}")
+            sheet.append(header)
+        sheet.append(row)
+        n += 1
+    book.save(path)
+    return n
 
 
 # --------------------------------------------------------------------------- counts
