@@ -627,17 +627,16 @@ def simulate_city(
     chronicity = np.full(n, None, dtype=object)
     for di, dis in enumerate(diseases):
         sel = np.flatnonzero(dis_idx == di)
-        weights = dict(dis.classification)
-        allowed = set()
-        for c in dis.codes():
-            f = facts.diseases.get(c)
+        for leaf in dis.codes():
+            lsel = sel[code[sel] == leaf]
+            weights = dict(dis.classification)
+            f = facts.diseases.get(leaf)
             if f and f.classifications:
-                allowed |= set(f.classifications)
-        if allowed:
-            weights = {k: v for k, v in weights.items() if k in allowed} or {
-                sorted(allowed)[0]: 1.0
-            }
-        classification[sel] = _weighted_choice(rng_p, weights, sel.size)
+                allowed = set(f.classifications)
+                weights = {k: v for k, v in weights.items() if k in allowed} or {
+                    sorted(allowed)[0]: 1.0
+                }
+            classification[lsel] = _weighted_choice(rng_p, weights, lsel.size)
         asks = any(facts.diseases.get(c) and facts.diseases[c].chronicity for c in dis.codes())
         if dis.chronicity and (asks or not facts.diseases):
             chronicity[sel] = _weighted_choice(rng_p, dis.chronicity, sel.size)
@@ -731,8 +730,8 @@ def simulate_city(
             "id_number": ids[j],
             "sex": str(sex[i]),
             "birth_date": births[j],
-            "age_value": a if a >= 1 else max(1, (onset_dates[j] - births[j]).days // 30),
-            "age_unit": "01" if a >= 1 else "02",
+            "age_value": a if a >= 1 else _infant_age(births[j], onset_dates[j])[0],
+            "age_unit": "01" if a >= 1 else _infant_age(births[j], onset_dates[j])[1],
             "work_unit": wu or None,
             "phone": phones[j] if (child or has_phone[j]) else None,
             "residence_category": "1" if rep.county == county else "2",
@@ -803,6 +802,14 @@ _HOUR_WEIGHTS = np.array(
     [1, 1, 1, 1, 1, 1, 2, 4, 10, 12, 12, 10, 5, 5, 9, 10, 10, 8, 5, 4, 3, 2, 2, 1], dtype=np.float64
 )
 _HOUR_WEIGHTS /= _HOUR_WEIGHTS.sum()
+
+
+def _infant_age(born: date, at: date) -> tuple[int, str]:
+    """Completed months at ``at`` (unit 02), or days (unit 03) under one month."""
+    months = (at.year - born.year) * 12 + at.month - born.month - (at.day < born.day)
+    if months >= 1:
+        return months, "02"
+    return max((at - born).days, 0), "03"
 
 
 def _doctor_pools(rng: np.random.Generator, city: CityModel) -> dict[str, list[str]]:
