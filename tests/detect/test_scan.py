@@ -224,6 +224,8 @@ def test_seed_reproduces_and_generator_accepted(outbreak):
     np.testing.assert_array_equal(again.simulated_llr, result.simulated_llr)
     gen = stp_scan(obs, xy, max_days=7, n_replicates=199, seed=np.random.default_rng(1))
     np.testing.assert_array_equal(gen.simulated_llr, result.simulated_llr)
+    threaded = stp_scan(obs, xy, max_days=7, n_replicates=199, seed=1, workers=3)
+    np.testing.assert_array_equal(threaded.simulated_llr, result.simulated_llr)
 
 
 @pytest.mark.parametrize("analysis", ["prospective", "retrospective"])
@@ -325,6 +327,7 @@ def test_max_days_longer_than_the_data_is_cut():
         (TINY, TINY_XY, {"n_replicates": -1}, "n_replicates"),
         (TINY, TINY_XY, {"min_cases": 0}, "min_cases"),
         (TINY, TINY_XY, {"engine": "cuda"}, "engine"),
+        (TINY, TINY_XY, {"workers": 0}, "workers"),
     ],
 )
 def test_bad_input_is_named(observed, coords, kwargs, message):

@@ -59,6 +59,7 @@ coordinates are scanned as one location (SaTScan combines them too) and reported
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -501,6 +502,7 @@ def stp_scan(
     n_replicates: int = 999,
     seed: int | np.random.Generator | None = None,
     engine: Engine = "numba",
+    workers: int = 1,
 ) -> ScanResult:
     """Space–time permutation scan (Kulldorff et al. 2005) for clusters of high rates.
 
@@ -534,6 +536,8 @@ def stp_scan(
     engine
         ``"numba"`` (compiled loops, default) or ``"numpy"`` (array reference, slower); both
         give the same clusters and, for the same seed, the same p-values.
+    workers
+        Threads scanning the replicates (1 by default); the result does not depend on it.
 
     Returns
     -------
@@ -557,6 +561,8 @@ def stp_scan(
         raise ValueError(f"min_cases must be >= 1, got {min_cases}")
     if n_replicates < 0:
         raise ValueError(f"n_replicates must be >= 0, got {n_replicates}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     points = _as_points(coordinates, S, coordinates_type)
 
     D = day + 1
@@ -571,6 +577,7 @@ def stp_scan(
         "min_days": min_days,
         "min_cases": min_cases,
         "n_replicates": n_replicates,
+        "engine": engine,
     }
 
     # Locations at identical coordinates are one location for the scan.
@@ -604,7 +611,7 @@ def stp_scan(
     best, k_best, w_best = scanner.best_per_centroid(_window_counts(N, starts, ends))
     candidates = _rank_candidates(best, circles, k_best)
 
-    sims = _replicates(N, scanner, starts, ends, n_replicates, _rng(seed))
+    sims = _replicates(N, scanner, starts, ends, n_replicates, _rng(seed), workers)
 
     members_of_unit = [np.flatnonzero(unit == u) for u in range(U)]
     clusters: list[ScanCluster] = []
@@ -678,16 +685,33 @@ def _replicates(
     ends: NDArray[np.int64],
     n_replicates: int,
     rng: np.random.Generator,
+    workers: int = 1,
 ) -> NDArray[np.float64]:
-    """The scan statistic of ``n_replicates`` data sets with the days permuted among cases."""
+    """The scan statistic of ``n_replicates`` data sets with the days permuted among cases.
+
+    The permutations are drawn one after another from ``rng`` in this thread, so the result
+    does not depend on ``workers``; with ``workers > 1`` the replicates are scanned in threads
+    (the compiled kernels release the GIL), a batch at a time to bound memory.
+    """
     U, D = N.shape
     cell = np.repeat(np.arange(U * D), N.ravel())
     loc, day = np.divmod(cell, D)
     base = loc * D
-    out = np.empty(n_replicates)
-    for r in range(n_replicates):
+
+    def draw() -> NDArray[np.int64]:
         Nr = np.bincount(base + rng.permutation(day), minlength=U * D).reshape(U, D)
-        out[r] = scanner.maximum(_window_counts(Nr, starts, ends))
+        return _window_counts(Nr, starts, ends)
+
+    out = np.empty(n_replicates)
+    if workers <= 1:
+        for r in range(n_replicates):
+            out[r] = scanner.maximum(draw())
+        return out
+    batch = 4 * workers
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for first in range(0, n_replicates, batch):
+            data = [draw() for _ in range(min(batch, n_replicates - first))]
+            out[first : first + len(data)] = list(pool.map(scanner.maximum, data))
     return out
 
 
