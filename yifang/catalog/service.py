@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from yifang.catalog import datafiles
@@ -105,12 +105,7 @@ def load_all(
     file and row when a file is malformed; nothing is then written.
     """
     started = time.perf_counter()
-    folder = data_dir or datafiles.DATA_DIR
-    catalogue = datafiles.read_diseases(folder / datafiles.DISEASES_FILE.name)
-    regions = datafiles.read_regions(folder / datafiles.REGIONS_FILE.name)
-    organisations = datafiles.read_organisations(folder / datafiles.ORGANISATIONS_FILE.name)
-    population = datafiles.read_population(folder / datafiles.POPULATION_FILE.name)
-    _check_references(regions, organisations, population)
+    catalogue, regions, organisations, population = _read_files(data_dir or datafiles.DATA_DIR)
     report = LoadReport(disease_version=catalogue.version)
     steps: list[tuple[str, Callable[[], TableLoad]]] = [
         ("disease", lambda: _load_diseases(session, catalogue)),
@@ -131,6 +126,37 @@ def load_all(
 
 
 _POP_KEY = ("region_code", "year", "sex", "age_from")
+
+DataFiles = tuple[
+    datafiles.DiseaseCatalogue, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]
+]
+_FILE_CACHE: dict[tuple[Any, ...], DataFiles] = {}
+
+
+def _read_files(folder: Path) -> DataFiles:
+    """The four data files of ``folder``, checked; parsed once per process while the files'
+    size and modification time stay the same (a test worker loads many databases)."""
+    paths = [
+        folder / f.name
+        for f in (
+            datafiles.DISEASES_FILE,
+            datafiles.REGIONS_FILE,
+            datafiles.ORGANISATIONS_FILE,
+            datafiles.POPULATION_FILE,
+        )
+    ]
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    cached = _FILE_CACHE.get(stamp)
+    if cached is None:
+        catalogue = datafiles.read_diseases(paths[0])
+        regions = datafiles.read_regions(paths[1])
+        organisations = datafiles.read_organisations(paths[2])
+        population = datafiles.read_population(paths[3])
+        _check_references(regions, organisations, population)
+        cached = (catalogue, regions, organisations, population)
+        _FILE_CACHE.clear()
+        _FILE_CACHE[stamp] = cached
+    return cached
 
 
 def _check_references(
@@ -171,7 +197,7 @@ def _load_diseases(session: Session, catalogue: datafiles.DiseaseCatalogue) -> T
         else:
             counts.unchanged += 1
     if new_rows:
-        session.execute(insert(Disease), new_rows)
+        session.connection().execute(insert(_table(Disease)), new_rows)
     return counts
 
 
@@ -188,7 +214,7 @@ def _load_keyed(
     stored = {tuple(r) for r in session.execute(select(*columns))}
     missing = [r for r in rows if tuple(r[k] for k in key) not in stored]
     if missing:
-        session.execute(insert(table), missing)
+        _bulk_insert(session, _table(table), missing)
     counts.inserted = len(missing)
     present = [r for r in rows if tuple(r[k] for k in key) in stored]
     if refresh and present:
@@ -197,22 +223,61 @@ def _load_keyed(
     return counts
 
 
+def _table(model: type[Disease] | type[Region] | type[Organisation] | type[Population]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert plain rows (no JSON or date columns) with one driver-level ``executemany``.
+
+    The ORM's bulk path splits a batch wherever the set of NULL columns changes (the open age
+    band) and SQLAlchemy's per-row parameter processing dominates at this size; the drivers
+    take tuples directly. Falls back to a Core insert for other parameter styles.
+    """
+    connection = session.connection()
+    columns = list(rows[0])
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+        ):
+            for r in rows:
+                copy.write_row(tuple(r[c] for c in columns))
+        return
+    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(connection.dialect.paramstyle)
+    if marks is None:
+        connection.execute(insert(table), list(rows))
+        return
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(marks for _ in columns)})"
+    connection.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+
+
 def _restore(
     session: Session,
     table: type[Region] | type[Organisation] | type[Population],
     rows: Sequence[dict[str, Any]],
     key: tuple[str, ...],
 ) -> int:
-    if table is Population:
-        ids = {
-            tuple(r[1:]): r[0]
-            for r in session.execute(select(Population.id, *[getattr(Population, k) for k in key]))
-        }
-        payload = [{**r, "id": ids[tuple(r[k] for k in key)]} for r in rows]
-    else:
-        payload = list(rows)
-    session.execute(update(table), payload)
-    return len(payload)
+    """Set the stored rows that differ from the files back to the files' values."""
+    columns = list(rows[0])
+    pk = "id" if table is Population else "code"
+    select_columns = [getattr(table, c) for c in dict.fromkeys([pk, *columns])]
+    stored = {
+        tuple(getattr(r, k) for k in key): r._asdict()
+        for r in session.execute(select(*select_columns))
+    }
+    changed = []
+    for row in rows:
+        current = stored[tuple(row[k] for k in key)]
+        if any(current[c] != row[c] for c in columns):
+            changed.append({**row, pk: current[pk]})
+    if changed:
+        session.execute(update(table), changed)
+    return len(changed)
 
 
 # ------------------------------------------------------------------------------------------
