@@ -196,24 +196,27 @@ def scope_for(user: User) -> Scope:
 
     organisation (hospital) → the cards its organisation reported; county (county CDC) → the
     county's region-code prefix (6 digits); city (city CDC, health commission) → everything;
-    aggregate (other departments, administrators) → de-identified aggregates only. An
-    account missing the organisation or region its role needs gets :data:`NOTHING`.
+    aggregate (other departments, administrators) → de-identified aggregates only. Personal
+    data (``identified``) are open only to roles holding ``card.view_identified``, so a
+    leader who sees the whole city still sees it masked. An account missing the
+    organisation or region its role needs gets :data:`NOTHING`.
     """
     kind = user.role.scope if user.role is not None and user.role.active else None
     actor = user.username
     if not user.active or kind is None:
         return NOTHING
+    identified = has_permission(user, "card.view_identified")
     if kind == "city":
-        return Scope.everything(actor=actor)
+        return Scope(identified=identified, actor=actor)
     if kind == "county":
         region = (user.region_code or "").strip()
         if len(region) < 6:
             return NOTHING
-        return Scope(region_prefix=region[:6], actor=actor)
+        return Scope(region_prefix=region[:6], identified=identified, actor=actor)
     if kind == "organisation":
         if not user.organisation_code:
             return NOTHING
-        return Scope(organisation_code=user.organisation_code, actor=actor)
+        return Scope(organisation_code=user.organisation_code, identified=identified, actor=actor)
     return Scope(identified=False, actor=actor)
 
 

@@ -14,12 +14,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
 from yifang import __version__
+from yifang.cases import api as cases_api
 from yifang.cases.api import router as cases_router
 from yifang.catalog import api as catalog_api
 from yifang.catalog.api import router as catalog_router
 from yifang.core.accounts import User
-from yifang.core.auth import CSRFMiddleware, require
+from yifang.core.auth import CSRFMiddleware, current_scope, require
 from yifang.core.db import session_scope
+from yifang.core.jurisdiction import Scope
+from yifang.detect import api as detect_api
 from yifang.detect.api import router as detect_router
 from yifang.web.auth_api import router as auth_router
 from yifang.web.dashboard_api import router as web_api_router
@@ -41,6 +44,17 @@ def install_auth(app: FastAPI) -> None:
     by the authenticated equivalent, so their modules need no change.
     """
     app.dependency_overrides[catalog_api.actor_header] = _catalog_editor
+    app.dependency_overrides[cases_api.request_scope] = current_scope
+    for permission, check in cases_api.PERMISSIONS.items():
+        app.dependency_overrides[check] = require(permission)
+    app.dependency_overrides[detect_api.signal_scope] = _signal_scope
+
+
+def _signal_scope(
+    _user: User = Depends(require("signal.view")), scope: Scope = Depends(current_scope)
+) -> Scope:
+    """The signals' scope: the caller's, for roles that may see signals."""
+    return scope
 
 
 def create_app() -> FastAPI:

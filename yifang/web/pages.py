@@ -166,11 +166,13 @@ def account_page(
     return render(request, "account.html", context, user=user)
 
 
-def validate_url(request: Request) -> str:
-    """The card check the form calls: the cases API's if it has one, else the pages' own."""
-    for route in request.app.routes:
-        if getattr(route, "path", None) == "/api/cards/validate":
-            return "/api/cards/validate"
+def validate_url(request: Request, user: User) -> str:
+    """The card check the form calls: the cases API's if it has one (it asks for
+    ``card.create``), else, and for reviewers who only correct cards, the pages' own."""
+    if accounts.has_permission(user, "card.create"):
+        for route in request.app.routes:
+            if getattr(route, "path", None) == "/api/cards/validate":
+                return "/api/cards/validate"
     return "/api/web/validate-card"
 
 
@@ -199,7 +201,7 @@ def card_form_context(request: Request, session: Session, user: User) -> dict[st
         "fixed_org": fixed,
         "today": now_local.date().isoformat(),
         "now_local": now_local.strftime("%Y-%m-%dT%H:00"),
-        "validate_url": validate_url(request),
+        "validate_url": validate_url(request, user),
     }
 
 

@@ -21,6 +21,7 @@ from markupsafe import Markup
 from yifang import __version__
 from yifang.core.accounts import User, has_permission
 from yifang.core.auth import csrf_token, optional_user, scope_for
+from yifang.core.settings import get_settings
 from yifang.web.i18n import LANG_COOKIE, client_messages, normalise, pick_language, translator
 
 WEB_DIR = Path(__file__).parent
@@ -121,6 +122,7 @@ def render(
         "js_messages": to_json(client_messages(lang)),
         "to_json": to_json,
         "version": __version__,
+        "timezone": get_settings().timezone,
     }
     base.update(context or {})
     response = templates.TemplateResponse(request, template, base, status_code=status_code)

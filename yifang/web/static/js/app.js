@@ -55,6 +55,10 @@
     const d = result && result.data;
     if (!d) return YF.t("request_failed", { status: result ? result.status : "?" });
     if (typeof d === "string") return d.slice(0, 300);
+    if (d.message_zh || d.message_en) {
+      const fields = (d.fields || []).map((f) => (YF.lang === "en" ? f.message_en : f.message_zh));
+      return [YF.lang === "en" ? d.message_en : d.message_zh].concat(fields).join(YF.t("list_sep"));
+    }
     const detail = d.detail;
     if (typeof detail === "string") return detail;
     if (Array.isArray(detail)) {
@@ -76,13 +80,22 @@
     return isNaN(d.getTime()) ? null : d;
   };
 
-  const pad = (n) => String(n).padStart(2, "0");
-  /** Local date and time, "2024-05-01 14:00". */
+  let cityClock = null;
+  try {
+    cityClock = new Intl.DateTimeFormat("sv-SE", {
+      timeZone: YF.tz || undefined, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hour12: false,
+    });
+  } catch (err) {
+    cityClock = null;
+  }
+  /** A system time (UTC) as the city's wall clock, "2024-05-01 14:00", whatever the
+      browser's own time zone: card times are written in the city's time too. */
   YF.fmtTime = function (iso) {
     const d = typeof iso === "string" ? YF.parseTime(iso) : iso;
     if (!d) return "";
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes());
+    if (cityClock) return cityClock.format(d).replace("T", " ").slice(0, 16);
+    return d.toISOString().replace("T", " ").slice(0, 16);
   };
   /** A card's own wall-clock time (diagnosis time): shown as written, no time-zone shift. */
   YF.fmtWall = function (iso) {

@@ -89,14 +89,11 @@
     }
     card = r.data.card || r.data;
     renderCard();
-    loadHistory();
+    renderHistory(r.data.history || []);
   }
 
-  async function loadHistory() {
+  function renderHistory(items) {
     const list = root.querySelector("[data-history]");
-    const r = await YF.api("GET", "/api/cards/" + id + "/history");
-    if (!r.ok) { list.innerHTML = '<li class="muted">' + YF.esc(YF.errorText(r)) + "</li>"; return; }
-    const items = r.data.items || r.data;
     if (!items.length) { list.innerHTML = '<li class="muted">' + YF.esc(YF.t("history.empty")) + "</li>"; return; }
     list.innerHTML = items.map((h) => "<li><strong>" + YF.esc(YF.t("history." + h.action) !== "history." + h.action ? YF.t("history." + h.action) : h.action) +
       "</strong> · " + YF.esc(h.actor || "") + ' · <span class="muted">' + YF.esc(YF.fmtTime(h.at)) + "</span>" +

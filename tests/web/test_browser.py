@@ -1,0 +1,184 @@
+"""End to end in a real Chromium (Debian's, never a downloaded one): a hospital reporter
+enters a card, the county CDC reviewer reviews it; screenshots go to artifacts/screenshots/.
+
+The app runs under uvicorn on 127.0.0.1 at a free port, in a thread, on the test's fresh
+database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("YIFANG_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def server(engine, demo) -> Iterator[str]:
+    """The whole app under uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    from yifang.web.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def browser():
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(browser, base: str, username: str, password: str, lang: str = "zh"):
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{base}/login?lang={lang}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def fill_card(page) -> None:
+    """Fill the card form as a reporter would, field by field."""
+    page.fill("input[name=patient_name]", "王小明")
+    page.select_option("select[name=sex]", "1")
+    page.select_option("select[name=id_type]", "1")
+    page.fill("input[name=id_number]", "00000000000000000X")
+    page.fill("input[name=age_value]", "35")
+    page.select_option("select[name=age_unit]", "01")
+    page.select_option("select[name=occupation]", "18")
+    page.fill("input[name=phone]", "13912345678")
+    page.select_option("select[name=residence_category]", "1")
+    town = page.eval_on_selector(
+        "select[name=address_code]",
+        "s => Array.from(s.options).map(o => o.value).find(v => v.startsWith('640521'))",
+    )
+    page.select_option("select[name=address_code]", town)
+    page.fill("input[name=address_detail]", "某村 3 组 12 号")
+    page.select_option("select[name=disease_code]", "HFMD")
+    page.select_option("select[name=classification]", "2")
+    today = page.eval_on_selector("input[name=fill_date]", "e => e.value")
+    from datetime import date
+
+    onset = (date.fromisoformat(today) - timedelta(days=3)).isoformat()
+    diagnosed = (date.fromisoformat(today) - timedelta(days=1)).isoformat()
+    page.fill("input[name=onset_date]", onset)
+    page.fill("input[name=diagnosis_time]", f"{diagnosed}T08:00")
+
+
+def test_reporter_enters_a_card_and_the_county_reviews_it(server, browser, demo):
+    page = log_in(browser, server, "zn_hospital", demo["zn_hospital"])
+    assert "/login" not in page.url
+    shot(page, "01-dashboard-hospital")
+
+    page.goto(f"{server}/cards/new")
+    # a wrong ID number is flagged as it is typed
+    page.fill("input[name=id_number]", "640521199001011230")
+    page.fill("input[name=patient_name]", "王")
+    page.wait_for_selector('[data-error-for="patient_name"]:not(:empty)', timeout=10_000)
+    shot(page, "02-card-form-errors")
+    fill_card(page)
+    try:
+        page.wait_for_function(
+            "document.querySelector('[data-check-state]').textContent.includes('校验通过')",
+            timeout=10_000,
+        )
+    except Exception:
+        shot(page, "03-card-form-still-invalid")
+        errors = page.eval_on_selector_all(
+            "[data-error-for]", "els => els.map(e => e.dataset.errorFor + ': ' + e.textContent)"
+        )
+        raise AssertionError([e for e in errors if not e.endswith(": ")]) from None
+    shot(page, "03-card-form-valid")
+    page.click("form#card-form button[type=submit]")
+    page.wait_for_selector("[data-summary].ok", timeout=10_000)
+    number = page.inner_text("[data-summary] a")
+    shot(page, "04-card-submitted")
+
+    page.goto(f"{server}/cards/mine")
+    page.wait_for_selector(f"text={number}")
+    shot(page, "05-my-cards")
+    page.context.close()
+
+    reviewer = log_in(browser, server, "zn_cdc_review", demo["zn_cdc_review"])
+    reviewer.goto(f"{server}/review")
+    row = reviewer.wait_for_selector(f"tr:has-text('{number}')")
+    assert "剩余" in row.inner_text()  # the due time counts down
+    shot(reviewer, "06-review-queue")
+    reviewer.on("dialog", lambda d: d.accept())
+    row.query_selector("[data-accept]").click()
+    reviewer.wait_for_selector(f"tr:has-text('{number}')", state="detached", timeout=10_000)
+    reviewer.goto(f"{server}/cards")
+    reviewer.wait_for_selector(f"tr:has-text('{number}') .badge.reviewed")
+    shot(reviewer, "07-card-list")
+    reviewer.click(f"a:text('{number}')")
+    reviewer.wait_for_selector("[data-history] li strong")
+    shot(reviewer, "08-card-detail")
+    reviewer.context.close()
+
+    # another county's reviewer does not see it
+    other = log_in(browser, server, "sps_cdc_review", demo["sps_cdc_review"])
+    other.goto(f"{server}/cards")
+    other.wait_for_selector("[data-cards] tbody tr")
+    assert number not in other.inner_text("[data-cards] tbody")
+    other.context.close()
+
+
+def test_login_page_in_english_on_a_tablet(server, browser):
+    context = browser.new_context(viewport={"width": 820, "height": 1180})
+    page = context.new_page()
+    page.goto(f"{server}/login?lang=en")
+    assert page.inner_text("button[type=submit]") == "Log in"
+    shot(page, "00-login-tablet-en")
+    context.close()
