@@ -3,9 +3,10 @@
 For each centroid the circle grows one neighbour at a time; the cases of the new neighbour in
 every time window are added to the running cylinder counts ``c`` and each cylinder's log
 likelihood ratio is evaluated where the rate is high. Logarithms of counts come from a table
-(``log_n[c] = ln c``) and ``ln μ = ln P + ln T − ln C``, so a cylinder costs one logarithm,
-``ln(C − μ)``, and none at all in the replicates when a cheap upper bound shows it cannot beat
-the best cylinder found so far (``ln x <= x − 1`` bounds the second term of the LLR).
+(``log_n[c] = ln c``, also giving ``ln P``) and ``ln μ = ln P + ln T − ln C``, so a cylinder
+costs one logarithm, ``ln(C − μ)``, and none at all in the replicates when a cheap upper bound
+shows it cannot beat the best cylinder found so far (``ln x <= x − 1`` bounds the second term
+of the LLR).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def best_per_centroid(
     order: NDArray[np.intp],
     n_neighbours: NDArray[np.int64],
     P: NDArray[np.int64],
+    log_P: NDArray[np.float64],
     T: NDArray[np.int64],
     C: int,
     log_n: NDArray[np.float64],
@@ -55,7 +57,7 @@ def best_per_centroid(
             Pk = P[i, k]
             if Pk == 0:
                 continue
-            log_P = np.log(Pk)
+            lp = log_P[i, k]
             for w in range(nW):
                 c[w] += W[z, w]
                 cw = c[w]
@@ -63,7 +65,7 @@ def best_per_centroid(
                     continue
                 mu = Pk * T[w] / C
                 if cw > mu:
-                    value = _llr(cw, mu, log_P + log_T_C[w], C, log_n)
+                    value = _llr(cw, mu, lp + log_T_C[w], C, log_n)
                     if value > top:
                         top = value
                         kt = k
@@ -111,6 +113,7 @@ def max_llr(
     order: NDArray[np.intp],
     n_neighbours: NDArray[np.int64],
     P: NDArray[np.int64],
+    log_P: NDArray[np.float64],
     T: NDArray[np.int64],
     C: int,
     log_n: NDArray[np.float64],
@@ -136,15 +139,15 @@ def max_llr(
             Pk = P[i, k]
             if Pk == 0:
                 continue
-            log_P = np.log(Pk)
-            largest = _bounds(c, W[z], float(Pk), log_P, Tf, log_T_C, C, log_n, min_cases, bound)
+            lp = log_P[i, k]
+            largest = _bounds(c, W[z], float(Pk), lp, Tf, log_T_C, C, log_n, min_cases, bound)
             if largest + 1e-6 * (1.0 + largest) <= top:
                 continue
             for w in range(nW):
                 if bound[w] + 1e-6 * (1.0 + bound[w]) > top:
                     cw = c[w]
                     mu = Pk * T[w] / C
-                    value = _llr(cw, mu, log_P + log_T_C[w], C, log_n)
+                    value = _llr(cw, mu, lp + log_T_C[w], C, log_n)
                     if value > top:
                         top = value
     return top

@@ -409,6 +409,7 @@ class _Scanner:
         self.min_cases = min_cases
         self.engine = engine
         self.log_n = _log_table(C)
+        self.log_P = self.log_n[circles.P]
         U, K = circles.order.shape
         nW = T.shape[0]
         step = max(1, _CHUNK_ELEMENTS // max(K * nW, 1))
@@ -419,7 +420,17 @@ class _Scanner:
 
     def _kernel_args(self, W: NDArray[np.int64]) -> tuple[Any, ...]:
         cl = self.circles
-        return (W, cl.order, cl.n_neighbours, cl.P, self.T, self.C, self.log_n, self.min_cases)
+        return (
+            W,
+            cl.order,
+            cl.n_neighbours,
+            cl.P,
+            self.log_P,
+            self.T,
+            self.C,
+            self.log_n,
+            self.min_cases,
+        )
 
     def _constants(self, ch: slice) -> tuple[NDArray[np.float64], ...]:
         """``μ``, ``ln μ`` and ``ln(C − μ)`` for the cylinders about a block of centroids."""
