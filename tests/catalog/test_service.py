@@ -163,3 +163,17 @@ def test_population_queries(session):
     males = service.population_bands(session, "640502100", 2023, sex="M")
     assert all(b.sex == "M" for b in males)
     assert service.population_total(session, "640521", 1999) is None
+
+
+def test_resetting_a_disease_gives_it_back_to_the_data_file(session):
+    service.update_disease(session, "MUMPS", DiseaseUpdate(report_limit_hours=6), "dr.li")
+    session.commit()
+    disease = service.reset_disease(session, "MUMPS", "dr.li")
+    session.commit()
+    assert (disease.report_limit_hours, disease.edited_by) == (24, None)
+    actions = session.scalars(
+        select(AuditEntry.action).where(AuditEntry.entity_id == "MUMPS").order_by(AuditEntry.id)
+    ).all()
+    assert actions == ["disease.update", "disease.reset"]
+    with pytest.raises(service.NotFoundError):
+        service.reset_disease(session, "NOT_IN_FILE", "dr.li")

@@ -88,6 +88,22 @@ def diseases(
     console.print(table)
 
 
+@app.command("reset-disease")
+def reset_disease(
+    code: str = typer.Argument(..., help="Yifang disease code, e.g. HFMD."),
+    actor: str = typer.Option("admin", "--as", help="Who does it (kept in the audit trail)."),
+) -> None:
+    """Undo an administrator's edits of a disease: restore the data file's values."""
+    try:
+        with session_scope() as session:
+            disease = service.reset_disease(session, code, actor)
+            name = disease.name_zh
+    except service.CatalogError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]{code} {name}[/green]: restored from the data file")
+
+
 @app.command("regions")
 def regions(
     code: str | None = typer.Argument(None, help="Region code; omitted: the provinces."),

@@ -405,6 +405,35 @@ def update_disease(session: Session, code: str, patch: DiseaseUpdate, actor: str
     return disease
 
 
+def reset_disease(session: Session, code: str, actor: str, data_dir: Path | None = None) -> Disease:
+    """Give a disease back to the data file: restore the file's values, clear ``edited_by``
+    (later reloads update it again) and audit the change. :class:`NotFoundError` if the
+    file does not define ``code`` (a disease created through the API cannot be reset)."""
+    disease = get_disease(session, code)
+    catalogue = _read_files(data_dir or datafiles.DATA_DIR)[0]
+    spec = next((d for d in catalogue.diseases if d.code == code), None)
+    if spec is None:
+        raise NotFoundError(f"the data file does not define disease {code!r}")
+    before = _fields(disease)
+    for key, value in spec.model_dump(exclude={"code"}).items():
+        setattr(disease, key, value)
+    disease.source_version = catalogue.version
+    disease.edited_by = None
+    session.flush()
+    old, new = diff(before, _fields(disease))
+    record(
+        session,
+        actor=actor,
+        action="disease.reset",
+        entity_type="disease",
+        entity_id=code,
+        before=old,
+        after=new,
+        reason=f"restored from diseases.yaml {catalogue.version}",
+    )
+    return disease
+
+
 # ------------------------------------------------------------------------------------------
 # Regions
 # ------------------------------------------------------------------------------------------
