@@ -65,6 +65,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial.distance import cdist
 
 from yifang.detect.algorithms import _scan_kernels
 from yifang.detect.algorithms.result import DetectionResult
@@ -312,8 +313,7 @@ def _circles(
     push it past the limit stops it) and while the next neighbour lies within ``max_radius``.
     """
     U = points.shape[0]
-    diff = points[:, None, :] - points[None, :, :]
-    dist = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    dist = cdist(points, points)
     rank = np.broadcast_to(np.arange(U), (U, U))
     order = np.lexsort((rank, dist), axis=1)
     sorted_dist = np.take_along_axis(dist, order, axis=1)
