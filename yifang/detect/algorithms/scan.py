@@ -29,7 +29,8 @@ Scanning window, as SaTScan's defaults for the space–time permutation model:
 * only cylinders with at least ``min_cases`` cases (SaTScan's default 2) count as clusters.
 
 Secondary clusters: each centroid's best cylinder is a candidate; candidates are ranked by LLR
-(ties: fewer locations first, then the lower centroid index) and kept when they share no
+(ties: fewer locations first, then the centre with the smaller coordinates, where SaTScan takes
+its own location order) and kept when they share no
 location with a cluster kept before (SaTScan's default "no geographical overlap"). Every
 cluster's p-value compares its LLR with the replicates' maxima, ``p = (1 + #{LLR_sim ≥ LLR}) /
 (R + 1)``; SaTScan reports the most likely cluster and the secondary clusters whose LLR is at
@@ -674,7 +675,8 @@ def _rank_candidates(
     best: NDArray[np.float64], circles: _Circles, k_best: NDArray[np.int64]
 ) -> list[int]:
     """Centroids whose best cylinder has a high rate, by LLR descending; near-equal LLRs
-    (within 1e-9) rank the cylinder with fewer locations first, then the lower centroid."""
+    (within 1e-9) rank the cylinder with fewer locations first, then the lower centroid index
+    (centroids are in coordinate order)."""
     idx = [int(i) for i in np.flatnonzero(best > 0)]
     order = sorted(idx, key=lambda i: -best[i])
     # Stable pass that applies SaTScan's tie rule within groups of near-equal LLR.
