@@ -110,7 +110,7 @@ def test_dispersion_as_configured(city, diseases) -> None:
     for dis in diseases:
         if dis.phi < 1.4:
             continue
-        daily = _baseline_year(city, dis, seeds=300)  # (seeds, days), same mean per day
+        daily = _baseline_year(city, dis, seeds=120)  # (seeds, days), same mean per day
         mean = daily.mean(axis=0)
         var = daily.var(axis=0, ddof=1)
         ratio = var.sum() / mean.sum()
@@ -250,7 +250,7 @@ def test_build_city_writes_cards_and_truth(session) -> None:
     from yifang.cases.models import Card
     from yifang.simulate.service import build_city
 
-    report = build_city(session, years=0.25, seed=9, end_date=date(2024, 3, 31))
+    report = build_city(session, years=0.1, seed=9, end_date=date(2024, 3, 31))
     session.commit()
     assert session.scalar(select(func.count()).select_from(Card)) == report.cards
     n_ob = session.scalar(select(func.count()).select_from(sim_models.SimOutbreak))
@@ -261,7 +261,7 @@ def test_build_city_writes_cards_and_truth(session) -> None:
         members
         and set(session.scalars(select(sim_models.SimOutbreakCard.card_number))) <= cards_in_db
     )
-    again = build_city(session, years=0.25, seed=9, end_date=date(2024, 3, 31))
+    again = build_city(session, years=0.1, seed=9, end_date=date(2024, 3, 31))
     session.commit()
     assert again.digest == report.digest
     assert session.scalar(select(func.count()).select_from(Card)) == report.cards

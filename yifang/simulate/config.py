@@ -195,7 +195,7 @@ class DiseaseCalibration(_Strict):
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such file") from exc
     except yaml.YAMLError as exc:

@@ -933,5 +933,6 @@ def content_digest(cards: list[dict[str, Any]]) -> str:
     """SHA-256 over the cards in order: equal for equal runs (a determinism check)."""
     h = hashlib.sha256()
     for c in cards:
-        h.update(repr(sorted(c.items())).encode("utf-8"))
+        h.update(str(tuple(c.values())).encode("utf-8"))
+        h.update(b"\x1e")
     return h.hexdigest()

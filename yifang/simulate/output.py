@@ -22,9 +22,9 @@ import zipfile
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from yifang.simulate.engine import SimulationResult, content_digest
@@ -254,6 +254,7 @@ def write_database(
     result: SimulationResult,
     params: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    digest: str | None = None,
 ) -> int:
     """Insert the cards and the ground truth; return the run id. The caller commits."""
     from yifang.cases.models import Card
@@ -268,13 +269,15 @@ def write_database(
         scale=float((params or {}).get("scale", 1.0)),
         errors_share=float((params or {}).get("errors_share", 0.0)),
         cards=len(result.cards),
-        digest=content_digest(result.cards),
+        digest=digest or content_digest(result.cards),
         params=params or {},
     )
     session.add(run)
     session.flush()
     for lo in range(0, len(result.cards), BATCH):
-        session.execute(insert(Card), result.cards[lo : lo + BATCH])
+        # Core executemany: one prepared statement for the batch (the ORM bulk path would
+        # fall back to one statement per row when rows differ in which fields are empty)
+        session.execute(cast(Table, Card.__table__).insert(), result.cards[lo : lo + BATCH])
         if progress:
             progress(min(BATCH, len(result.cards) - lo))
     for o in result.outbreaks:

@@ -103,7 +103,8 @@ def build_city(
         "errors_share": cfg.errors.share if errors_share is None else errors_share,
         "city": cfg.code,
     }
-    run_id = write_database(session, result, params, progress)
+    digest = content_digest(result.cards)
+    run_id = write_database(session, result, params, progress, digest)
     return SimulationReport(
         run_id=run_id,
         start=result.start,
@@ -112,7 +113,7 @@ def build_city(
         cards=len(result.cards),
         outbreaks=len(result.outbreaks),
         errors=len(result.errors),
-        digest=content_digest(result.cards),
+        digest=digest,
         seconds=time.perf_counter() - t0,
     )
 
