@@ -107,3 +107,14 @@ def test_national_thresholds_table():
 def test_bad_parameters_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         mpm(np.ones(40), **{**SMALL, **kwargs})
+
+
+def test_other_percentile_definitions_follow_numpy():
+    rng = np.random.default_rng(12)
+    y = rng.poisson(2, (40, 3)).astype(float)
+    res = mpm(y, percentile=[30, 60, 85], percentile_method="inverted_cdf", **SMALL)
+    for s, q in enumerate([30, 60, 85]):
+        t = int(res.range[-1])
+        X = y[:, s][1:] + y[:, s][:-1]  # X[t] is at index t - 1
+        base = [X[t - 1 - off] for off in (12, 10, 8, 22, 20, 18)]
+        assert res.upperbound[-1, s] == np.percentile(base, q, method="inverted_cdf")

@@ -235,8 +235,14 @@ def estimate_r(
         "mean": a_post * b_post,
         "std": np.sqrt(a_post) * b_post,
     }
+    # Posterior shapes repeat (prior shape plus whole case counts), so invert the gamma CDF
+    # once per distinct shape: the quantile with scale b is b times the unit-scale quantile.
+    finite = ~np.isnan(a_post)
+    shapes, where = np.unique(a_post[finite], return_inverse=True)
     for name, p in _QUANTILES.items():
-        table[name] = gammaincinv(a_post, p) * b_post
+        unit = np.full(a_post.shape, np.nan)
+        unit[finite] = gammaincinv(shapes, p)[where]
+        table[name] = unit * b_post
     return ReproductionEstimate(
         t_start=s,
         t_end=e,

@@ -89,15 +89,35 @@ def _period_sums(y: NDArray[np.float64], P: int) -> NDArray[np.float64]:
     return X
 
 
-def _percentile_by_group(
+def _type7(ordered: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Percentile q[s] (R type 7, linear) of sorted ordered[:, s, :]."""
+    n = ordered.shape[2]
+    h = (n - 1) * q / 100.0
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    series = np.arange(ordered.shape[1])
+    v_lo = ordered[:, series, lo]
+    return v_lo + (h - lo) * (ordered[:, series, hi] - v_lo)
+
+
+def _percentiles(
     values: NDArray[np.float64], q: NDArray[np.float64], method: str
-) -> NDArray[np.float64]:
-    """Percentile q[s] of values[:, k, s] over k, for every row and series (NaN propagates)."""
-    out = np.empty((values.shape[0], values.shape[2]))
-    for qv in np.unique(q):
-        cols = np.flatnonzero(q == qv)
-        out[:, cols] = np.percentile(values[:, :, cols], qv, axis=1, method=method)  # type: ignore[call-overload]
-    return out
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Percentile q[s] and median of values[:, s, k] over k, for every row and series; NaN
+    where a baseline value is missing."""
+    missing = np.isnan(values).any(axis=2)
+    ordered = np.sort(values, axis=2)
+    median = _type7(ordered, np.full(values.shape[1], 50.0))
+    if method == "linear":
+        out = _type7(ordered, q)
+    else:
+        out = np.empty(values.shape[:2])
+        for qv in np.unique(q):
+            cols = np.flatnonzero(q == qv)
+            out[:, cols] = np.percentile(ordered[:, cols], qv, axis=2, method=method)  # type: ignore[call-overload]
+    out[missing] = np.nan
+    median[missing] = np.nan
+    return out, median
 
 
 def mpm(
@@ -166,10 +186,11 @@ def mpm(
         tt = t[lo : lo + chunk]
         idx = tt[:, None] - offsets[None, :]
         valid = (idx >= P - 1).all(axis=1)
-        base = X[np.where(idx >= 0, idx, 0)]  # (chunk, n_base, S)
+        base = np.ascontiguousarray(X[np.where(idx >= 0, idx, 0)].transpose(0, 2, 1))
         base[~valid] = np.nan
-        threshold[lo : lo + chunk] = _percentile_by_group(base, q, percentile_method)
-        expected[lo : lo + chunk] = np.percentile(base, 50, axis=1)
+        threshold[lo : lo + chunk], expected[lo : lo + chunk] = _percentiles(
+            base, q, percentile_method
+        )
 
     current = X[t]
     reached = current >= threshold if inclusive else current > threshold
