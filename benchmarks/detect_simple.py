@@ -168,7 +168,6 @@ def main() -> None:
         report(f"mpm P80 (3 years x 5 periods, T={history + DAYS})", ours, None, r_n, n)
         ours = timed(lambda: fixed_threshold(y_long[-DAYS - 6 :], threshold=3, window=7))
         report("fixed_threshold (3 cases in 7 days)", ours, None, r_n, n)
-        del y_long
 
         n_ess = max(1, n // 10)
         y_ess = daily_counts(rng, DAYS + 30, n_ess)
