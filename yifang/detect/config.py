@@ -54,6 +54,7 @@ class MethodConfig:
     version: str
     date_field: str
     rules: tuple[Rule, ...]
+    aggregate_to_parent: frozenset[str] = frozenset()
 
     def rules_for(self, code: str, disease_class: str, managed_as_class_a: bool) -> list[Rule]:
         """The rules that apply to one disease: the first matching rule of each name."""
@@ -98,6 +99,7 @@ def parse_config(raw: dict[str, Any]) -> MethodConfig:
         version=str(raw.get("version", "")),
         date_field=str(raw.get("date_field", "diagnosis")),
         rules=tuple(rules),
+        aggregate_to_parent=frozenset(raw.get("aggregate_to_parent") or ()),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -76,12 +76,14 @@ def build_series(
     as_of: date,
     history_days: int,
     regions: Iterable[str] | None = None,
+    series_of: Mapping[str, str] | None = None,
 ) -> SeriesBlock:
     """Count non-deleted cards by disease × region (at ``level``) × period up to ``as_of``.
 
     Periods are days, or 7-day blocks whose last one ends on ``as_of`` (so weekly series are
     comparable across years to within a day). Series with no case in the window are left out:
-    they cannot alarm.
+    they cannot alarm. ``series_of`` folds card diseases into the disease of the series
+    (e.g. every pulmonary-TB sub-type into TB); unmapped codes are their own series.
     """
     digits = LEVEL_DIGITS[level]
     period = PERIOD_DAYS[granularity]
@@ -110,7 +112,7 @@ def build_series(
         t = n_periods - 1 - (as_of - d).days // period
         if not 0 <= t < n_periods:
             continue
-        key = (disease_code, region_code)
+        key = ((series_of or {}).get(disease_code, disease_code), region_code)
         s = index.setdefault(key, len(index))
         cells.append((t, s, int(n)))
     counts = np.zeros((n_periods, len(index)), dtype=np.float64)
@@ -120,14 +122,36 @@ def build_series(
     return SeriesBlock(keys=list(index), period_end=period_end, counts=counts)
 
 
+def series_params(
+    rule: Rule, keys: list[tuple[str, str]], disease_names: Mapping[str, str]
+) -> dict[str, Any]:
+    """The rule's parameters, with per-series values where the method takes them.
+
+    The moving percentile method gets each disease's CIDARS percentile (by its Chinese
+    name) unless the rule fixes one; ``default_percentile`` applies to the others.
+    """
+    params = dict(rule.params)
+    default = float(params.pop("default_percentile", 80.0))
+    if rule.method == "mpm" and "percentile" not in params:
+        table = algorithms.CIDARS_MPM_PERCENTILES
+        params["percentile"] = np.array(
+            [float(table.get(disease_names.get(d, ""), default)) for d, _ in keys]
+        )
+    return params
+
+
 def run_method(
-    rule: Rule, counts: NDArray[np.float64], eval_idx: NDArray[np.int64]
+    rule: Rule,
+    counts: NDArray[np.float64],
+    eval_idx: NDArray[np.int64],
+    params: Mapping[str, Any] | None = None,
 ) -> DetectionResult:
     """Call the rule's algorithm on a block of series."""
     fn = getattr(algorithms, rule.method, None)
     if fn is None:
         raise LookupError(f"unknown detection method {rule.method!r}")
-    result: DetectionResult = fn(counts, range=eval_idx, **rule.params)
+    kwargs = dict(rule.params if params is None else params)
+    result: DetectionResult = fn(counts, range=eval_idx, **kwargs)
     return result
 
 
@@ -208,14 +232,22 @@ def run_detection(
         if last is not None:
             touched_diseases, touched_regions = touched_since(session, last)
 
-    plans: list[tuple[Rule, list[str]]] = []
+    by_code = {d.code: d for d in diseases}
+    series_of = {
+        d.code: d.parent_code
+        for d in diseases
+        if d.parent_code and d.parent_code in config.aggregate_to_parent
+    }
+    members: dict[str, list[str]] = defaultdict(list)
+    for d in diseases:
+        if touched_diseases is None or d.code in touched_diseases:
+            members[series_of.get(d.code, d.code)].append(d.code)
     by_rule: dict[str, list[str]] = defaultdict(list)
     rules: dict[str, Rule] = {}
-    for d in diseases:
-        if touched_diseases is not None and d.code not in touched_diseases:
-            continue
-        for rule in config.rules_for(d.code, d.disease_class, d.managed_as_class_a):
-            by_rule[rule.name].append(d.code)
+    for series_code, leaves in members.items():
+        head = by_code[series_code]
+        for rule in config.rules_for(head.code, head.disease_class, head.managed_as_class_a):
+            by_rule[rule.name].extend(leaves)
             rules[rule.name] = rule
     plans = [(rules[name], codes) for name, codes in by_rule.items()]
 
@@ -238,13 +270,17 @@ def run_detection(
             as_of=as_of,
             history_days=history_days,
             regions=touched_regions,
+            series_of=series_of,
         )
         if not block.keys:
             continue
         T = block.counts.shape[0]
         n_eval = max(1, math.ceil(days / period))
         eval_idx = np.arange(T - min(n_eval, T), T, dtype=np.int64)
-        result = run_method(rule, block.counts, eval_idx)
+        disease_zh = {code: names[code][0] for code in names}
+        result = run_method(
+            rule, block.counts, eval_idx, series_params(rule, block.keys, disease_zh)
+        )
         report.series += len(block.keys)
         alarm = np.asarray(result.alarm, dtype=bool)
         if alarm.ndim == 1:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:16:48.524948
+Create Date: 2026-11-23 18:36:40.675309
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Rewrite the initial migration from the models (only while no release has shipped: after
+# the first release, add new revisions with `yifang db revision` instead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -f yifang/core/migrations/versions/0001_initial_schema.py
+.venv/bin/yifang db revision "initial schema" --rev-id 0001 >/dev/null
+.venv/bin/python - <<'PY'
+from pathlib import Path
+p = Path("yifang/core/migrations/versions/0001_initial_schema.py")
+s = p.read_text()
+s = s.replace("from alembic import op\n", "from alembic import op\n\nfrom yifang.core.audit import install_append_only_triggers\n", 1)
+s = s.replace("    # ### end Alembic commands ###\n", "    # ### end Alembic commands ###\n    install_append_only_triggers(op.get_bind())\n", 1)
+p.write_text(s)
+PY
