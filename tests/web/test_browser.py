@@ -182,3 +182,40 @@ def test_login_page_in_english_on_a_tablet(server, browser):
     assert page.inner_text("button[type=submit]") == "Log in"
     shot(page, "00-login-tablet-en")
     context.close()
+
+
+def test_dashboard_and_administration_pages(server, browser, demo, session):
+    from tests.web.seed import seed_cards
+    from yifang.web.dashboard_api import local_today, same_week_back
+
+    today = local_today()
+    rates = {"HFMD": 1.6, "FLU": 2.5, "MUMPS": 0.4, "BRUC": 0.3, "OID": 1.0, "VARICELLA": 0.6}
+    seed_cards(session, rates, today - timedelta(weeks=26), today, seed=3)
+    for years in (1, 2, 3):
+        end = same_week_back(today, years)
+        half = {k: v / 2 for k, v in rates.items()}
+        seed_cards(session, half, end - timedelta(days=6), end, seed=20 + years)
+    seed_cards(
+        session, {"HFMD": 1.0}, today - timedelta(days=2), today, seed=40, status="submitted"
+    )
+
+    page = log_in(browser, server, "city_cdc", demo["city_cdc"])
+    page.wait_for_selector("#chart-curve canvas")
+    page.wait_for_function("document.querySelector('[data-kpi=this_week]').textContent !== '–'")
+    assert int(page.inner_text("[data-kpi=this_week]")) > 0
+    shot(page, "10-dashboard-city")
+    page.goto(f"{server}/review")
+    page.wait_for_selector("tr.overdue")
+    shot(page, "11-review-overdue")
+    page.context.close()
+
+    page = log_in(browser, server, "commission", demo["commission"], lang="en")
+    page.wait_for_selector("#chart-curve canvas")
+    shot(page, "12-dashboard-commission-en")
+    page.context.close()
+
+    page = log_in(browser, server, "admin", demo["admin"])
+    page.goto(f"{server}/admin/users")
+    page.wait_for_selector("text=zn_cdc_review")
+    shot(page, "13-admin-users")
+    page.context.close()

@@ -15,7 +15,7 @@ PAGES = {
     "zn_cdc_review": ["/", "/review", "/cards", "/cards/1", "/account"],
     "city_cdc": ["/", "/review", "/cards"],
     "edu_liaison": ["/", "/account"],
-    "admin": ["/account"],
+    "admin": ["/", "/account", "/admin/users"],
 }
 
 

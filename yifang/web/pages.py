@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from yifang.cases import codes
 from yifang.catalog.models import Disease, Organisation, Region
 from yifang.core import accounts
-from yifang.core.accounts import LoginError, User
+from yifang.core.accounts import LoginError, Role, User
 from yifang.core.auth import clear_session, issue_session, optional_user, scope_for
 from yifang.core.db import get_session, utcnow
 from yifang.core.settings import get_settings
@@ -306,6 +306,67 @@ def county_options(session: Session) -> list[dict[str, str]]:
         select(Region).where(Region.level == 3, Region.code.like(f"{city}%")).order_by(Region.code)
     ).all()
     return [{"code": r.code, "name": r.name} for r in rows]
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def admin_users(
+    request: Request,
+    user: User = page_require("admin.users"),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Accounts and roles: create, disable, unlock, reset; tick permissions per role."""
+    roles = session.scalars(select(Role).order_by(Role.code)).all()
+    permissions = sorted({p for r in roles for p in r.permissions or []} | KNOWN_PERMISSIONS)
+    city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
+    regions = session.scalars(
+        select(Region).where(Region.code.like(f"{city}%"), Region.level <= 3).order_by(Region.code)
+    ).all()
+    lang = pick_language(request, user.language)
+    context = {
+        **common(session, user),
+        "roles": roles,
+        "permissions": permissions,
+        "organisations": [
+            {"code": o.code, "name": o.name}
+            for o in session.scalars(select(Organisation).order_by(Organisation.code))
+        ],
+        "regions": [{"code": r.code, "name": r.name} for r in regions],
+        "departments": accounts.departments(),
+        "role_names": {r.code: r.name_zh if lang == "zh" else r.name_en for r in roles},
+        "org_names": {
+            code: name
+            for code, name in session.execute(select(Organisation.code, Organisation.name))
+        },
+    }
+    return render(request, "admin_users.html", context, user=user)
+
+
+#: Every permission a page or route asks for (roles.yaml documents them).
+KNOWN_PERMISSIONS = frozenset(
+    {
+        "card.create",
+        "card.edit",
+        "card.view",
+        "card.view_identified",
+        "card.review",
+        "card.delete",
+        "card.export",
+        "card.import",
+        "dashboard.view",
+        "aggregate.view",
+        "signal.view",
+        "signal.respond",
+        "event.view",
+        "event.manage",
+        "task.view",
+        "admin.users",
+        "admin.roles",
+        "admin.catalog",
+        "admin.algorithms",
+        "audit.view",
+        "token.manage",
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------
