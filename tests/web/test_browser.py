@@ -162,6 +162,10 @@ def test_reporter_enters_a_card_and_the_county_reviews_it(server, browser, demo)
     reviewer.goto(f"{server}/cards")
     reviewer.wait_for_selector(f"tr:has-text('{number}') .badge.reviewed")
     shot(reviewer, "07-card-list")
+    with reviewer.expect_download() as download:
+        reviewer.click("[data-export=csv]")
+    exported = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+    assert number in exported and "王小明" not in exported  # masked by default
     reviewer.click(f"a:text('{number}')")
     reviewer.wait_for_selector("[data-history] li strong")
     shot(reviewer, "08-card-detail")
