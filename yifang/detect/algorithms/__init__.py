@@ -10,12 +10,19 @@ from yifang.detect.algorithms.cusum import cusum
 from yifang.detect.algorithms.ears import ears_c
 from yifang.detect.algorithms.epiestim import ReproductionEstimate, discr_si, estimate_r
 from yifang.detect.algorithms.essence import adaptive_regression, essence_switch, ewma
+from yifang.detect.algorithms.farrington import (
+    NOUFAILY_2013,
+    ORIGINAL_FARRINGTON,
+    farrington,
+    farrington_flexible,
+)
 from yifang.detect.algorithms.fixed import CIDARS_SINGLE_CASE_DISEASES, fixed_threshold
 from yifang.detect.algorithms.mpm import CIDARS_MPM_PERCENTILES, mpm
 from yifang.detect.algorithms.result import DetectionResult
 from yifang.detect.algorithms.scan import ScanCluster, ScanResult, counts_from_cases, stp_scan
 
 __all__ = ["DetectionResult"]
+__all__ += ["NOUFAILY_2013", "ORIGINAL_FARRINGTON", "farrington", "farrington_flexible"]
 __all__ += ["ScanCluster", "ScanResult", "counts_from_cases", "stp_scan"]
 __all__ += ["ears_c", "cusum", "ewma", "adaptive_regression", "essence_switch"]
 __all__ += ["mpm", "CIDARS_MPM_PERCENTILES", "fixed_threshold", "CIDARS_SINGLE_CASE_DISEASES"]
