@@ -213,6 +213,24 @@ def test_dashboard_and_administration_pages(server, browser, demo, session):
     shot(page, "11-review-overdue")
     page.context.close()
 
+    # an outbreak of HFMD in 中宁县 this week, then detection
+    outbreak = {"HFMD": 6.0}
+    seed_cards(session, outbreak, today - timedelta(days=4), today, seed=50)
+    from yifang.detect.engine import run_detection
+
+    run_detection(session, as_of=today, days=7)
+    session.commit()
+    page = log_in(browser, server, "zn_cdc_epi", demo["zn_cdc_epi"])
+    page.goto(f"{server}/signals?status=")
+    page.wait_for_selector("[data-signals] tr td")
+    shot(page, "14-signals")
+    link = page.query_selector("[data-signals] a")
+    if link is not None:
+        link.click()
+        page.wait_for_selector("#signal-chart canvas")
+        shot(page, "15-signal-detail")
+    page.context.close()
+
     page = log_in(browser, server, "commission", demo["commission"], lang="en")
     page.wait_for_selector("#chart-curve canvas")
     shot(page, "12-dashboard-commission-en")

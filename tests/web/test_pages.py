@@ -12,7 +12,7 @@ from yifang.web.i18n import messages
 
 PAGES = {
     "zn_hospital": ["/", "/cards/new", "/cards/mine", "/cards", "/account"],
-    "zn_cdc_review": ["/", "/review", "/cards", "/cards/1", "/account"],
+    "zn_cdc_review": ["/", "/review", "/cards", "/cards/1", "/signals", "/signals/1", "/account"],
     "city_cdc": ["/", "/review", "/cards"],
     "edu_liaison": ["/", "/account"],
     "admin": ["/", "/account", "/admin/users"],

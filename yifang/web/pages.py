@@ -52,7 +52,7 @@ def labels(session: Session) -> dict[str, Any]:
     city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
     regions = session.execute(
         select(Region.code, Region.name).where(
-            Region.code.like(f"{city}%"), Region.level.in_((3, 4))
+            Region.code.like(f"{city}%"), Region.level.in_((2, 3, 4))
         )
     ).all()
     orgs = session.execute(select(Organisation.code, Organisation.name)).all()
@@ -306,6 +306,29 @@ def county_options(session: Session) -> list[dict[str, str]]:
         select(Region).where(Region.level == 3, Region.code.like(f"{city}%")).order_by(Region.code)
     ).all()
     return [{"code": r.code, "name": r.name} for r in rows]
+
+
+@router.get("/signals", response_class=HTMLResponse)
+def signals(
+    request: Request,
+    user: User = page_require("signal.view"),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Early-warning signals of the jurisdiction."""
+    context = {**common(session, user), **labels(session), "diseases": disease_options(session)}
+    return render(request, "signals.html", context, user=user)
+
+
+@router.get("/signals/{signal_id:int}", response_class=HTMLResponse)
+def signal_detail(
+    request: Request,
+    signal_id: int,
+    user: User = page_require("signal.view"),
+    session: Session = Depends(get_session),
+) -> Response:
+    """One signal: its chart of counts against the threshold, and its explanation."""
+    context = {**common(session, user), **labels(session), "signal_id": signal_id}
+    return render(request, "signal_detail.html", context, user=user)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)

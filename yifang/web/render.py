@@ -38,6 +38,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("/cards/mine", "nav.my_cards", "card.create"),
     ("/review", "nav.review", "card.review"),
     ("/cards", "nav.cards", "card.view"),
+    ("/signals", "nav.signals", "signal.view"),
     ("/admin/users", "nav.admin", "admin.users"),
 )
 
