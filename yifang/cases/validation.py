@@ -93,10 +93,6 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID18 = r"^\d{17}[\dX]$"
 _ID15 = r"^\d{15}$"
-_DATE_PARTS = (
-    r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?"
-    r"(?:[ T]+(?P<H>\d{1,2})[时点]?(?::?(?P<M>\d{1,2})分?)?(?::?\d{1,2}(?:\.\d+)?秒?)?)?$"
-)
 _NAME_CHARS = r"^[\p{L}\p{M}·•．. ]+$"
 _PHONE = (
     r"^(?:(?:\+?86[- ]?)?1[3-9]\d{9}"
@@ -562,39 +558,78 @@ def _raw(name: str) -> pl.Expr:
     return pl.col(f"raw_{name}")
 
 
-def _folded(expr: pl.Expr) -> pl.Expr:
-    """The lookup key of a label: NFKC, no spaces, lower case, 其它 → 其他."""
-    return (
-        expr.str.normalize("NFKC")
-        .str.replace_all(" ", "", literal=True)
-        .str.to_lowercase()
-        .str.replace_all("其它", "其他", literal=True)
-    )
+def _lookup(series: pl.Series, index: Mapping[str, str]) -> pl.Series:
+    """Map raw labels to codes through ``index`` (keys normalised with
+    :func:`~yifang.cases.codes.normalise_label`). Only the distinct values are normalised,
+    in Python: a chunk of 100,000 cards has a few dozen distinct sexes or diseases."""
+    mapping: dict[str, str] = {}
+    for value in series.drop_nulls().unique().to_list():
+        code = index.get(normalise_label(value))
+        if code is not None:
+            mapping[value] = code
+    return series.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def _map(expr: pl.Expr, mapping: Mapping[str, str]) -> pl.Expr:
-    return _folded(expr).replace_strict(dict(mapping), default=None, return_dtype=pl.String)
+def _fold(series: pl.Series) -> pl.Series:
+    """Each value normalised for lookup (see :func:`_lookup`)."""
+    folded = {v: normalise_label(v) for v in series.drop_nulls().unique().to_list()}
+    return series.replace_strict(folded, default=None, return_dtype=pl.String)
 
 
-def _date_parts(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(date, hour, minute) parsed from any of the accepted spellings; null if invalid."""
-    compact = expr.str.replace(r"^(\d{4})(\d{2})(\d{2})(\d{2})?$", "$1-$2-$3 $4").str.strip_chars()
-    parts = compact.str.extract_groups(_DATE_PARTS)
-    iso = pl.concat_str(
-        parts.struct.field("y"),
-        pl.lit("-"),
-        parts.struct.field("m").str.zfill(2),
-        pl.lit("-"),
-        parts.struct.field("d").str.zfill(2),
-    )
-    day = iso.str.to_date("%Y-%m-%d", strict=False)
-    hour = parts.struct.field("H").cast(pl.Int32, strict=False)
-    minute = parts.struct.field("M").cast(pl.Int32, strict=False)
-    return day, hour, minute
+def _key(name: str) -> pl.Expr:
+    return pl.col(f"key_{name}")
+
+
+def _add_lookups(frame: pl.DataFrame, ref: Reference) -> pl.DataFrame:
+    """Columns ``key_<field>``: the codes of the code fields, disease ("code" or
+    "code|subtype") and organisation; ``key_subtype`` the folded subtype."""
+    indexes: dict[str, Mapping[str, str]] = {
+        name: _label_index_cached(ref, name) for name in ref.code_lists
+    }
+    indexes["disease_code"] = ref.disease_keys
+    indexes["org_code"] = ref.organisation_keys
+    columns = []
+    for name, index in indexes.items():
+        source = "raw_age_unit_eff" if name == "age_unit" else f"raw_{name}"
+        values = frame[source]
+        if name == "report_type":
+            values = values.fill_null("1")
+        columns.append(_lookup(values, index).alias(f"key_{name}"))
+    columns.append(_fold(frame["raw_subtype_code"]).alias("key_subtype"))
+    return frame.with_columns(columns)
+
+
+def _label_index_cached(ref: Reference, name: str) -> Mapping[str, str]:
+    cache = ref.__dict__.setdefault("_label_indexes", {})
+    if name not in cache:
+        cache[name] = label_index(ref.code_lists[name])
+    return cast(Mapping[str, str], cache[name])
+
+
+#: Spellings of a date accepted before the time part (chrono formats; %m and %d also take
+#: one digit). Time parts: "10", "10:30", "10:30:00", "10时".
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日")
+_TIME_PART = r"^\d{1,2}(?:[时点])?(?::?\d{1,2}分?(?::?\d{1,2}(?:\.\d+)?秒?)?)?$"
+
+
+def _date_parts(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """(date, hour, minute, readable) of any accepted spelling; date null if unreadable."""
+    parts = expr.str.replace("T", " ", literal=True).str.splitn(" ", 2)
+    day_text = parts.struct.field("field_0")
+    time_text = parts.struct.field("field_1").str.strip_chars()
+    time_text = pl.when(time_text == "").then(None).otherwise(time_text)
+    day = pl.coalesce([day_text.str.to_date(f, strict=False) for f in _DATE_FORMATS])
+    hour = time_text.str.extract(r"^(\d{1,2})", 1).cast(pl.Int32, strict=False)
+    minute = time_text.str.extract(r"^\d{1,2}[时点]?:?(\d{1,2})", 1).cast(pl.Int32, strict=False)
+    readable = time_text.is_null() | time_text.str.contains(_TIME_PART)
+    return day, hour, minute, readable
 
 
 def _completed_years(born: pl.Expr, at: pl.Expr) -> pl.Expr:
-    before_birthday = (at.dt.month() * 100 + at.dt.day()) < (born.dt.month() * 100 + born.dt.day())
+    def month_day(d: pl.Expr) -> pl.Expr:  # month and day are Int8: widen before scaling
+        return d.dt.month().cast(pl.Int32) * 100 + d.dt.day().cast(pl.Int32)
+
+    before_birthday = month_day(at) < month_day(born)
     return (
         at.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32) - before_birthday.cast(pl.Int32)
     )
@@ -604,7 +639,7 @@ def _completed_months(born: pl.Expr, at: pl.Expr) -> pl.Expr:
     months = (at.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32)) * 12 + (
         at.dt.month().cast(pl.Int32) - born.dt.month().cast(pl.Int32)
     )
-    return months - (at.dt.day() < born.dt.day()).cast(pl.Int32)
+    return months - (at.dt.day().cast(pl.Int32) < born.dt.day().cast(pl.Int32)).cast(pl.Int32)
 
 
 def _age_in_unit(born: pl.Expr, at: pl.Expr, unit: pl.Expr) -> pl.Expr:
@@ -624,32 +659,36 @@ def _local_now(now: datetime) -> datetime:
     return aware.astimezone(ZoneInfo(get_settings().timezone)).replace(tzinfo=None)
 
 
-def _stage_parse(ref: Reference) -> list[pl.Expr]:
-    """Raw strings → codes, dates and numbers (null where absent or unreadable)."""
-    idx = {name: label_index(table) for name, table in ref.code_lists.items()}
-    id_number = _raw("id_number").str.to_uppercase().str.replace_all(r"[\s-]", "")
-    looks_resident = id_number.str.contains(_ID18) | id_number.str.contains(_ID15)
+def _stage_age() -> list[pl.Expr]:
+    """Age value and unit as given: separate columns, or the export's "35岁" (unit 岁 when
+    none is written)."""
     age_text = _raw("age").str.extract_groups(r"^(?P<v>\d+)\s*(?P<u>周岁|岁|个月|月|天|日)?$")
-    age_raw = pl.coalesce(_raw("age_value"), age_text.struct.field("v"))
-    unit_raw = pl.coalesce(
+    value = pl.coalesce(_raw("age_value"), age_text.struct.field("v"), _raw("age"))
+    unit = pl.coalesce(
         _raw("age_unit"),
         pl.when(age_text.struct.field("v").is_not_null()).then(
             pl.coalesce(age_text.struct.field("u"), pl.lit("岁"))
         ),
     )
-    disease_key = _map(_raw("disease_code"), ref.disease_keys)
-    org_code = _map(_raw("org_code"), ref.organisation_keys)
-    onset, _, _ = _date_parts(_raw("onset_date"))
-    diag_day, diag_hour, diag_minute = _date_parts(_raw("diagnosis_time"))
+    return [value.alias("raw_age_value_eff"), unit.alias("raw_age_unit_eff")]
+
+
+def _stage_parse(ref: Reference) -> list[pl.Expr]:
+    """Raw strings → codes, dates and numbers (null where absent or unreadable)."""
+    id_number = _raw("id_number").str.to_uppercase().str.replace_all(r"[\s-]", "")
+    looks_resident = id_number.str.contains(_ID18) | id_number.str.contains(_ID15)
+    disease_key = _key("disease_code")
+    org_code = _key("org_code")
+    diag_day, diag_hour, diag_minute, diag_readable = _date_parts(_raw("diagnosis_time"))
     hour_ok = diag_hour.is_null() | diag_hour.is_between(0, 23)
     minute_ok = diag_minute.is_null() | diag_minute.is_between(0, 59)
     address = _raw("address_code").str.replace_all(r"\s", "")
     address = address.str.replace(r"^(\d{9})000$", "$1").str.replace(r"^(\d{6})000$", "$1")
     exprs = [
-        _map(_raw("report_type").fill_null("1"), idx["report_type"]).alias("report_type"),
-        _map(_raw("sex"), idx["sex"]).alias("sex"),
+        _key("report_type").alias("report_type"),
+        _key("sex").alias("sex"),
         pl.coalesce(
-            _map(_raw("id_type"), idx["id_type"]),
+            _key("id_type"),
             pl.when(_raw("id_type").is_null() & id_number.is_not_null()).then(
                 pl.when(looks_resident)
                 .then(pl.lit(codes.RESIDENT_ID))
@@ -658,17 +697,15 @@ def _stage_parse(ref: Reference) -> list[pl.Expr]:
         ).alias("id_type"),
         id_number.alias("id_number"),
         _date_parts(_raw("birth_date"))[0].alias("birth_date_given"),
-        age_raw.alias("raw_age_value_eff"),
-        age_raw.str.strip_chars().cast(pl.Int32, strict=False).alias("age_value"),
-        unit_raw.alias("raw_age_unit_eff"),
-        _map(unit_raw, idx["age_unit"]).alias("age_unit"),
-        _map(_raw("residence_category"), idx["residence_category"]).alias("residence_category"),
+        _raw("age_value_eff").cast(pl.Int32, strict=False).alias("age_value"),
+        _key("age_unit").alias("age_unit"),
+        _key("residence_category").alias("residence_category"),
         address.alias("address_code"),
-        _map(_raw("occupation"), idx["occupation"]).alias("occupation"),
-        _map(_raw("classification"), idx["classification"]).alias("classification"),
-        _map(_raw("chronicity"), idx["chronicity"]).alias("chronicity"),
-        onset.alias("onset_date"),
-        pl.when(hour_ok & minute_ok)
+        _key("occupation").alias("occupation"),
+        _key("classification").alias("classification"),
+        _key("chronicity").alias("chronicity"),
+        _date_parts(_raw("onset_date"))[0].alias("onset_date"),
+        pl.when(hour_ok & minute_ok & diag_readable)
         .then(diag_day.cast(pl.Datetime("us")) + pl.duration(hours=diag_hour.fill_null(0)))
         .alias("diagnosis_time"),
         _date_parts(_raw("death_date"))[0].alias("death_date"),
@@ -783,7 +820,7 @@ def _stage_derive(ref: Reference) -> list[pl.Expr]:
 
 def _stage_resolve(ref: Reference) -> list[pl.Expr]:
     """Subtype code, effective birth date and age in completed years."""
-    subtype_key = pl.concat_str(pl.col("disease_code"), pl.lit("|"), _folded(_raw("subtype_code")))
+    subtype_key = pl.concat_str(pl.col("disease_code"), pl.lit("|"), _key("subtype"))
     id_birth_usable = (
         pl.col("id_resident") & pl.col("id_checksum_ok") & pl.col("id_birth").is_not_null()
     )
@@ -1172,6 +1209,7 @@ def validate_frame(
         pl.lit(local_now, pl.Datetime("us")).alias("__now"),
         pl.lit(local_now.date(), pl.Date).alias("__today"),
     )
+    checked = _add_lookups(checked.with_columns(_stage_age()), ref)
     for stage in stages:  # eager: planning a lazy query costs more than it saves here
         checked = checked.with_columns(stage)
     flags = checked.select([f"__rule{i}" for i in range(len(rules))]).to_numpy()
