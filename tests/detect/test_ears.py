@@ -78,3 +78,13 @@ def test_c3_single_day_range_works():
     full = ears_c(y, method="C3")
     one = ears_c(y, method="C3", range=[30])
     np.testing.assert_allclose(one.upperbound[0], full.upperbound[30 - 11])
+
+
+@pytest.mark.parametrize("method", ["C1", "C2", "C3"])
+def test_non_contiguous_range_equals_the_same_days_of_a_full_run(method):
+    rng = np.random.default_rng(2)
+    y = rng.poisson(4, (60, 2)).astype(float)
+    full = ears_c(y, method=method, range=np.arange(20, 60))
+    days = [21, 30, 31, 45, 59]
+    part = ears_c(y, method=method, range=days)
+    np.testing.assert_allclose(part.upperbound, full.upperbound[np.array(days) - 20])

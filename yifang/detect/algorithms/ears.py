@@ -47,6 +47,13 @@ _GUARD = {"C1": 0, "C2": 2, "C3": 2}
 _DEFAULT_ALPHA = {"C1": 0.001, "C2": 0.001, "C3": 0.025}
 
 
+def _rows(x: NDArray[np.float64], t: NDArray[np.int64], lag: int) -> NDArray[np.float64]:
+    """x[t - lag]: a view when t is a run of consecutive days (the usual case), else a copy."""
+    if t.size and t[-1] - t[0] == t.size - 1:
+        return x[t[0] - lag : t[-1] - lag + 1]
+    return x[t - lag]
+
+
 def _baseline_moments(
     x: NDArray[np.float64], t: NDArray[np.int64], baseline: int, guard: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -55,11 +62,14 @@ def _baseline_moments(
     lags = range(guard + 1, guard + baseline + 1)
     total = np.zeros((t.size, x.shape[1]))
     for lag in lags:
-        total += x[t - lag]
+        total += _rows(x, t, lag)
     Ybar = total / baseline
     ss = np.zeros_like(Ybar)
+    dev = np.empty_like(Ybar)
     for lag in lags:
-        ss += (x[t - lag] - Ybar) ** 2
+        np.subtract(_rows(x, t, lag), Ybar, out=dev)
+        dev *= dev
+        ss += dev
     S = np.sqrt(ss / (baseline - 1))
     return Ybar, S
 
@@ -114,17 +124,29 @@ def ears_c(
         )
     z = float(norm.ppf(1.0 - alpha))
 
-    Ybar, S = _baseline_moments(x, t, baseline, guard)
-    sigma = np.maximum(S, min_sigma)
     y = x[t]
+    contiguous = t.size > 0 and t[-1] - t[0] == t.size - 1
+    if method == "C3" and contiguous:
+        # One pass over days t0-2 .. t_end gives the C2 moments of t, t-1 and t-2.
+        t_ext = np.arange(t[0] - 2, t[-1] + 1)
+        Ybar_ext, S_ext = _baseline_moments(x, t_ext, baseline, guard)
+        moments = {
+            k: (Ybar_ext[2 - k : 2 - k + t.size], S_ext[2 - k : 2 - k + t.size]) for k in (0, 1, 2)
+        }
+    else:
+        moments = {0: _baseline_moments(x, t, baseline, guard)}
+        if method == "C3":
+            moments.update({k: _baseline_moments(x, t - k, baseline, guard) for k in (1, 2)})
+    Ybar, S = moments[0]
+    sigma = np.maximum(S, min_sigma)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("C1", "C2"):
             upperbound = Ybar + z * sigma
         else:
             lagged = []
             for k in (2, 1):
-                Ybar_k, S_k = _baseline_moments(x, t - k, baseline, guard)
-                C2_k = (x[t - k] - Ybar_k) / np.maximum(S_k, min_sigma)
+                Ybar_k, S_k = moments[k]
+                C2_k = (_rows(x, t, k) - Ybar_k) / np.maximum(S_k, min_sigma)
                 lagged.append(np.maximum(0.0, C2_k - 1.0))
             upperbound = np.maximum(0.0, y + sigma * (z - (lagged[0] + lagged[1])))
     alarm = y > upperbound  # False where either is NaN (R: NA)
