@@ -151,6 +151,9 @@ def test_filters(session: Session) -> None:
     first = session.scalars(select(Card.card_number).order_by(Card.id)).first()
     found = queries.list_cards(session, CITY, queries.CardFilter(card_number=first)).items
     assert [c["card_number"] for c in found] == [first]
+    township = queries.CardFilter(region_prefix=TOWN_ZN)
+    assert len(queries.list_cards(session, CITY, township).items) == 9
+    assert queries.list_cards(session, CITY, queries.CardFilter(region_prefix=TOWN_SPT)).items == []
     with pytest.raises(service.BadRequestError):
         queries.list_cards(session, CITY, cursor="nonsense")
 
