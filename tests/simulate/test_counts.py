@@ -81,3 +81,75 @@ def test_write_national_npy(tmp_path) -> None:
         ]
     )
     assert np.array_equal(arr, again)
+
+
+@pytest.mark.parametrize(
+    ("mu", "phi"), [(0.05, 2.0), (0.8, 1.0), (3.0, 3.0), (12.0, 1.5), (40.0, 4.0), (900.0, 1.2)]
+)
+def test_negative_binomial_follows_the_nb_distribution(mu: float, phi: float) -> None:
+    """Chi-square goodness of fit against scipy's NB(r = μ/(φ−1), p = 1/φ) (Poisson if φ = 1)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    n = 100_000
+    y = negative_binomial(rng, np.full(n, mu), phi)
+    dist = stats.poisson(mu) if phi == 1.0 else stats.nbinom(mu / (phi - 1.0), 1.0 / phi)
+    # bins with an expected count of at least 20, tails pooled
+    lo, hi = int(dist.ppf(1e-6)), int(dist.ppf(1 - 1e-6)) + 1
+    ks = np.arange(lo, hi + 1)
+    expected = dist.pmf(ks) * n
+    keep = expected >= 20
+    edges = ks[keep]
+    observed = np.array([np.sum(y == k) for k in edges], dtype=float)
+    exp_in = expected[keep]
+    rest_obs = n - observed.sum()
+    rest_exp = n - exp_in.sum()
+    obs_all = np.append(observed, rest_obs)
+    exp_all = np.append(exp_in, rest_exp)
+    if rest_exp < 5:  # nothing left to pool
+        obs_all, exp_all = observed, exp_in * observed.sum() / exp_in.sum()
+    stat, p = stats.chisquare(obs_all, exp_all)
+    assert p > 1e-4, (mu, phi, stat)
+
+
+def test_negative_binomial_far_tail_uses_the_mixture_with_the_same_moments() -> None:
+    rng = np.random.default_rng(2)
+    y = negative_binomial(rng, np.full(50_000, 5000.0), 1.5)  # P(0) underflows
+    assert abs(y.mean() - 5000.0) < 4 * np.sqrt(1.5 * 5000.0 / y.size)
+    assert y.var() / y.mean() == pytest.approx(1.5, rel=0.05)
+
+
+def test_negative_binomial_broadcasts_and_is_reproducible() -> None:
+    mu = np.array([[0.5, 2.0, 8.0]])
+    phi = np.array([[1.0], [2.5]])
+    a = negative_binomial(np.random.default_rng(5), mu, phi)
+    b = negative_binomial(np.random.default_rng(5), mu, phi)
+    assert a.shape == (2, 3) and a.dtype == np.int64
+    assert np.array_equal(a, b)
+
+
+def test_national_counts_have_the_configured_variance_to_mean_ratio() -> None:
+    """Counties of one chunk share μ's shape: pool (count − μ)² / μ by disease."""
+    from yifang.simulate.counts import NationalProfile
+
+    d = 3
+    prof = NationalProfile(
+        rate=np.array([500.0, 2000.0, 5000.0]),
+        amplitude=np.zeros(d),
+        peak_day=np.zeros(d),
+        trend=np.zeros(d),
+        phi=np.array([1.0, 2.0, 3.5]),
+        county_sd=np.zeros(d),
+    )
+    pop = np.full(200, 400_000.0)
+    counts = np.concatenate(
+        [c.counts for c in national_chunks(200, d, 365, seed=4, profiles=prof, populations=pop)]
+    ).astype(float)
+    weekday = np.array([1.08, 1.06, 1.04, 1.02, 1.0, 0.92, 0.88])
+    weekday = weekday / weekday.mean()
+    mu = (pop[0] * prof.rate / 1e5 / 365.25)[:, None] * weekday[np.arange(365) % 7][None, :]
+    for j in range(d):
+        y = counts[:, j, :]
+        assert y.mean() == pytest.approx(mu[j].mean(), rel=0.01)
+        ratio = ((y - mu[j]) ** 2).sum() / (mu[j].sum() * y.shape[0])
+        assert ratio == pytest.approx(prof.phi[j], rel=0.03), j
