@@ -241,3 +241,46 @@ def test_dashboard_and_administration_pages(server, browser, demo, session):
     page.wait_for_selector("text=zn_cdc_review")
     shot(page, "13-admin-users")
     page.context.close()
+
+
+def test_a_returned_card_is_fixed_and_resubmitted(server, browser, demo, session):
+    from sqlalchemy import select
+
+    from yifang.cases import service
+    from yifang.cases.models import Card
+    from yifang.core.jurisdiction import Scope
+
+    page = log_in(browser, server, "zn_hospital", demo["zn_hospital"])
+    page.goto(f"{server}/cards/new")
+    fill_card(page)
+    page.wait_for_function(
+        "document.querySelector('[data-check-state]').textContent.includes('校验通过')"
+    )
+    page.click("form#card-form button[type=submit]")
+    page.wait_for_selector("[data-summary].ok")
+    number = page.inner_text("[data-summary] a")
+    card = session.scalars(select(Card).where(Card.card_number == number)).one()
+    service.return_card(
+        session,
+        card.id,
+        version=card.version,
+        scope=Scope.everything("zn_cdc_review"),
+        reason="发病日期与诊断不符，请核实",
+    )
+    session.commit()
+
+    page.goto(f"{server}/cards/mine")
+    row = page.wait_for_selector(f"[data-cards=returned] tr:has-text('{number}')")
+    assert "发病日期与诊断不符" in row.inner_text()
+    shot(page, "16-returned-card")
+    row.query_selector("a.button").click()
+    page.wait_for_selector("[data-returned-reason]:not(.hidden)")
+    page.fill("input[name=remarks]", "已核实发病日期")
+    page.wait_for_function(
+        "document.querySelector('[data-check-state]').textContent.includes('校验通过')"
+    )
+    shot(page, "17-fix-returned-card")
+    page.click("form#card-form button[type=submit]")
+    page.wait_for_url(f"**/cards/{card.id}")
+    page.wait_for_selector(".badge.submitted")
+    page.context.close()
