@@ -221,7 +221,7 @@ class Reference:
                 OrganisationRule(o.code, o.name, o.region_code, o.active)
                 for o in session.scalars(select(Organisation))
             ],
-            regions=session.execute(select(Region.code, Region.level)).tuples(),
+            regions=[(c, lvl) for c, lvl in session.execute(select(Region.code, Region.level))],
             fingerprint=fingerprint,
         )
         with _CACHE_LOCK:
@@ -324,13 +324,16 @@ def _disease_keys(diseases: Iterable[DiseaseRule]) -> dict[str, str]:
 
 
 def _organisation_keys(orgs: Iterable[OrganisationRule]) -> dict[str, str]:
+    """Spelling (code or name) → code. A name shared by several organisations resolves to
+    the only active one among them, or to nothing."""
     keys: dict[str, str] = {}
-    names: dict[str, list[str]] = {}
+    names: dict[str, list[OrganisationRule]] = {}
     for o in orgs:
-        names.setdefault(normalise_label(o.name), []).append(o.code)
+        names.setdefault(normalise_label(o.name), []).append(o)
     for name, found in names.items():
-        if len(found) == 1:  # an ambiguous name resolves to nothing
-            keys[name] = found[0]
+        active = [o for o in found if o.active]
+        if len(found) == 1 or len(active) == 1:
+            keys[name] = (active or found)[0].code
     for o in orgs:
         keys[normalise_label(o.code)] = o.code
     return keys
@@ -684,6 +687,11 @@ def _stage_parse(ref: Reference) -> list[pl.Expr]:
     minute_ok = diag_minute.is_null() | diag_minute.is_between(0, 59)
     address = _raw("address_code").str.replace_all(r"\s", "")
     address = address.str.replace(r"^(\d{9})000$", "$1").str.replace(r"^(\d{6})000$", "$1")
+    address = (  # a village (12 digits) in the city counts as its township
+        pl.when(address.str.starts_with(ref.city_prefix) & address.str.contains(r"^\d{12}$"))
+        .then(address.str.slice(0, 9))
+        .otherwise(address)
+    )
     exprs = [
         _key("report_type").alias("report_type"),
         _key("sex").alias("sex"),

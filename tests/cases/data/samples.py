@@ -1,8 +1,9 @@
 """A small, self-contained catalog and valid sample cards for the card tests.
 
-The diseases here use test-only codes (``T-…``) with real Chinese names; ``install`` puts
-them into a test database and deactivates every other disease, so name lookups (疾病名称 in
-a national export) resolve to these rows whatever the real catalog holds.
+The diseases and organisations here use test-only codes (``T-…``) with real Chinese names;
+``install`` puts them into a test database and deactivates every other disease and
+organisation, so name lookups (疾病名称, 报告单位 in a national export) resolve to these rows
+whatever the real catalog holds.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def reference() -> Reference:
 def install(session: Session) -> Reference:
     """Put the sample catalog into a test database; returns its reference."""
     session.execute(update(Disease).values(active=False))
+    session.execute(update(Organisation).values(active=False))
     for code, level, parent, name in REGIONS:
         session.merge(Region(code=code, level=level, parent_code=parent, name=name))
         session.flush()
