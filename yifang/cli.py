@@ -49,6 +49,26 @@ def db_revision(
         revision(message, url, rev_id)
 
 
+@app.command("import")
+def import_cards(
+    file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV (UTF-8 or GB18030), XLSX or JSON Lines."
+    ),
+    actor: str = typer.Option("system", help="Who imports (recorded on the batch and cards)."),
+    force: bool = typer.Option(False, help="Read the file even if it was imported before."),
+    errors: Path | None = typer.Option(
+        None, "--errors", help="Write the quarantined rows and their errors (.csv or .xlsx)."
+    ),
+) -> None:
+    """Import report cards from a file; invalid rows are quarantined with every error."""
+    from yifang.cases.importing import run_cli_import
+
+    code = run_cli_import(
+        get_engine(), file, console=console, actor=actor, force=force, errors_path=errors
+    )
+    raise typer.Exit(code)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),

@@ -390,3 +390,23 @@ def test_error_report_as_csv_and_xlsx(db: Engine, tmp_path: Path, session: Sessi
         csv.writer(fh).writerows(table)
     again = import_file(db, fixed, now=NOW)
     assert (again.rows_stored, again.rows_quarantined) == (2, 0)
+
+
+def test_command_line_import(db: Engine, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yifang.cli import app
+
+    rows = distinct_cards(4)
+    rows[2]["sex"] = "X"
+    path = write_csv(tmp_path / "cards.csv", rows)
+    report = tmp_path / "errors.csv"
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", str(path), "--errors", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "3 入库 stored" in result.output.replace(",", "")
+    assert report.read_text(encoding="utf-8-sig").splitlines()[1].startswith("4,")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    refused = runner.invoke(app, ["import", str(empty)])
+    assert refused.exit_code == 2 and "the file is empty" in refused.output

@@ -695,3 +695,84 @@ def batch_counts(session: Session, batch_id: int) -> dict[str, int]:
         select(func.count()).select_from(QuarantinedRow).where(QuarantinedRow.batch_id == batch_id)
     )
     return {"cards": int(cards or 0), "quarantined": int(quarantined or 0)}
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def run_cli_import(
+    engine: Engine,
+    path: Path,
+    *,
+    console: Any,
+    actor: str = "system",
+    force: bool = False,
+    errors_path: Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> int:
+    """``yifang import FILE``: import with a progress bar and print the outcome (zh/en).
+    Returns the exit code: 0 imported (even with quarantined rows), 2 file refused."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    by_rows = path.suffix.lower() == ".xlsx"
+    size_column = MofNCompleteColumn() if by_rows else DownloadColumn()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        size_column,
+        TextColumn("{task.fields[rows]:>10,} rows · {task.fields[bad]:,} quarantined"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(f"导入 import {path.name}", total=None, rows=0, bad=0)
+
+        def show(p: ImportProgress) -> None:
+            bar.update(
+                task, completed=p.position, total=p.total, rows=p.rows_read, bad=p.rows_quarantined
+            )
+
+        try:
+            result = import_file(
+                engine, path, actor=actor, force=force, progress=show, chunk_rows=chunk_rows
+            )
+        except ImportFileError as exc:
+            bar.stop()
+            console.print(f"[red]无法导入 {path.name}:{exc.message_zh}[/red]")
+            console.print(f"[red]cannot import {path.name}: {exc.message_en}[/red]")
+            return 2
+    if result.already_imported:
+        console.print(
+            f"[yellow]该文件已于批次 {result.batch_id} 导入,未新增任何记录 / this file was "
+            f"imported before (batch {result.batch_id}); nothing added (--force to read it "
+            "again)[/yellow]"
+        )
+    else:
+        rate = result.rows_total / result.seconds if result.seconds else 0.0
+        console.print(
+            f"批次 batch {result.batch_id}: {result.rows_total:,} 行 rows · "
+            f"[green]{result.rows_stored:,} 入库 stored[/green] · "
+            f"{result.rows_duplicate:,} 重复 already stored · "
+            f"[{'red' if result.rows_quarantined else 'green'}]{result.rows_quarantined:,} "
+            f"隔离 quarantined[/] · {result.seconds:.1f} s ({rate:,.0f} rows/s)"
+        )
+        if result.ignored_columns:
+            console.print(f"未使用的列 ignored columns: {', '.join(result.ignored_columns)}")
+    if errors_path is not None:
+        fmt = "xlsx" if errors_path.suffix.lower() == ".xlsx" else "csv"
+        with Session(engine) as session, errors_path.open("wb") as out:
+            for piece in error_report(session, result.batch_id, fmt):
+                out.write(piece)
+        console.print(f"错误报告 error report: {errors_path}")
+    elif result.rows_quarantined:
+        console.print("用 --errors 错误.csv 导出被隔离的行 / use --errors errors.csv to get them")
+    return 0
