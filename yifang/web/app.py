@@ -70,6 +70,7 @@ def create_app() -> FastAPI:
     app.include_router(catalog_router, prefix="/api")
     app.include_router(cases_router, prefix="/api")
     app.include_router(detect_router, prefix="/api")
+    app.include_router(__import__("yifang.hospital.api").hospital.api.router, prefix="/api")
     app.include_router(web_api_router, prefix="/api")
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

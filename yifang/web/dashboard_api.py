@@ -11,7 +11,7 @@ Dashboard definitions (ISO weeks, days are calendar days in the city's time zone
 * *5-year average*: for each of the 5 previous years, cards diagnosed in the same 7 days
   shifted back by whole weeks (364 or 371 days per year, so weekdays line up), averaged over
   the years the database covers (a city that started reporting 2 years ago is compared with
-  2 years, not with 3 empty ones);
+  2 years, not with 3 empty ones; coverage is the database's, not the jurisdiction's);
 * *epidemic curve*: cards by ISO week of onset over the last 26 weeks, per disease.
 """
 
@@ -71,12 +71,9 @@ def _disease_totals(session: Session, scope: Scope, start: date, end: date) -> d
     return totals
 
 
-def _first_card_day(session: Session, scope: Scope) -> date | None:
-    first = session.scalar(
-        select(func.min(Card.diagnosis_time)).where(
-            queries.scope_clause(scope), Card.status != DELETED
-        )
-    )
+def _first_card_day(session: Session) -> date | None:
+    """The first diagnosis day the database holds (its coverage, read from the index)."""
+    first = session.scalar(select(func.min(Card.diagnosis_time)))
     if first is None:
         return None
     return first.date() if isinstance(first, datetime) else date.fromisoformat(str(first)[:10])
@@ -103,7 +100,7 @@ def dashboard(
     week_start = today - timedelta(days=6)
     this_week = _disease_totals(session, scope, week_start, today)
 
-    first_day = _first_card_day(session, scope)
+    first_day = _first_card_day(session)
     baseline: dict[str, float] = defaultdict(float)
     years_used = 0
     for k in range(1, BASELINE_YEARS + 1):
@@ -118,8 +115,11 @@ def dashboard(
         baseline = defaultdict(float, {d: n / years_used for d, n in baseline.items()})
 
     curve_start = today - timedelta(weeks=CURVE_WEEKS - 1, days=today.weekday())
+    # onset ≤ diagnosis, so bounding the diagnosis time too lets the index do the work
     curve_rows = queries.counts(
-        session, scope, queries.CardFilter(onset_from=curve_start, onset_to=today)
+        session,
+        scope,
+        queries.CardFilter(onset_from=curve_start, onset_to=today, diagnosis_from=curve_start),
     )
     weeks = [curve_start + timedelta(weeks=i) for i in range(CURVE_WEEKS)]
     curve: dict[str, list[int]] = defaultdict(lambda: [0] * CURVE_WEEKS)
