@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from yifang.cases import queries
 from yifang.cases.models import Card
-from yifang.cases.service import DELETED, RETURNED, SUBMITTED
+from yifang.cases.service import RETURNED, SUBMITTED
 from yifang.cases.validation import Reference, validate_card
 from yifang.catalog.models import Disease
 from yifang.core.accounts import User, has_permission
