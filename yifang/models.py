@@ -8,6 +8,7 @@ from yifang.catalog import models as catalog_models
 from yifang.core import models as core_models
 from yifang.core.db import Base
 from yifang.detect import models as detect_models
+from yifang.hospital import models as hospital_models  # noqa: F401
 from yifang.respond import models as respond_models  # noqa: F401
 from yifang.simulate import models as simulate_models
 
