@@ -347,13 +347,79 @@ def measure(engine: Engine, repeats: int) -> None:
             )
 
 
+def measure_duplicates(engine: Engine) -> None:
+    """Time the duplicate scan (重卡): the newest 10,000 cards against the rest, then every
+    card as one import batch (the scan after a 1,000,000-card import)."""
+    from sqlalchemy import insert, update
+
+    from yifang.cases import duplicates
+    from yifang.cases.models import DuplicateFlag, ImportBatch
+
+    with Session(engine) as session:
+        newest = list(session.scalars(select(Card.id).order_by(Card.id.desc()).limit(10_000)))
+        t0 = time.perf_counter()
+        flags = duplicates.scan(session, newest)
+        session.commit()
+        seconds = time.perf_counter() - t0
+        print(f"duplicate scan, 10,000 new cards: {seconds:.2f} s, {flags} flags")
+        batch_id = session.execute(
+            insert(ImportBatch)
+            .values(filename="bench", file_sha256="0" * 64, file_format="csv")
+            .returning(ImportBatch.id)
+        ).scalar_one()
+        session.execute(update(Card).values(import_batch_id=batch_id))
+        session.commit()
+        t0 = time.perf_counter()
+        flags = duplicates.scan_batch(session, batch_id)
+        session.commit()
+        seconds = time.perf_counter() - t0
+        total = session.scalar(select(func.count()).select_from(DuplicateFlag))
+        n = session.scalar(select(func.count()).select_from(Card))
+        print(
+            f"duplicate scan of a {n:,}-card import batch: {seconds:.1f} s "
+            f"({n / seconds:,.0f} cards/s), {flags} new flags, {total} in all"
+        )
+
+
+def _has_cards(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    if not inspect(engine).has_table("card"):
+        return False
+    with engine.connect() as conn:
+        return bool(conn.execute(select(func.count()).select_from(Card)).scalar())
+
+
+def bench(engine: Engine, args: argparse.Namespace) -> None:
+    """Fill the database unless it already holds cards, then measure."""
+    if _has_cards(engine):
+        measure(engine, args.repeats)
+    else:
+        run(engine, args.rows, args.repeats)
+    if args.duplicates:
+        measure_duplicates(engine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--postgres", help="PostgreSQL server URL (a database is created there)")
-    parser.add_argument("--sqlite", type=Path, help="SQLite file to use (kept; reused if filled)")
+    parser.add_argument(
+        "--postgres", help="PostgreSQL server URL: a database is created there, then dropped"
+    )
+    parser.add_argument(
+        "--url", help="database to use and keep (filled if it holds no cards, else reused)"
+    )
+    parser.add_argument("--sqlite", type=Path, help="SQLite file to use and keep (as --url)")
+    parser.add_argument(
+        "--duplicates", action="store_true", help="also time the duplicate scan (changes data)"
+    )
     args = parser.parse_args()
+    if args.url or args.sqlite:
+        engine = make_engine(args.url or f"sqlite:///{args.sqlite}")
+        bench(engine, args)
+        engine.dispose()
+        return
     if args.postgres:
         name = f"yifang_bench_list_{uuid.uuid4().hex[:8]}"
         admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
@@ -362,7 +428,7 @@ def main() -> None:
         base, _, _ = args.postgres.rpartition("/")
         engine = make_engine(f"{base}/{name}")
         try:
-            run(engine, args.rows, args.repeats)
+            bench(engine, args)
         finally:
             engine.dispose()
             with admin.connect() as conn:
@@ -370,20 +436,8 @@ def main() -> None:
             admin.dispose()
         return
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.sqlite or Path(tmp) / "bench.db"
-        engine = make_engine(f"sqlite:///{path}")
-        filled = False
-        if path.exists() and path.stat().st_size > 0:
-            with engine.connect() as conn:
-                filled = bool(
-                    conn.exec_driver_sql(
-                        "SELECT count(*) FROM sqlite_master WHERE name='card'"
-                    ).scalar()
-                )
-        if filled:
-            measure(engine, args.repeats)
-        else:
-            run(engine, args.rows, args.repeats)
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        bench(engine, args)
         engine.dispose()
 
 

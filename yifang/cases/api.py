@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from yifang.cases import duplicates, queries, service
 from yifang.cases.models import ImportBatch
-from yifang.cases.schemas import CardOut, FieldError
+from yifang.cases.schemas import CardIn, CardOut, FieldError
 from yifang.cases.validation import Reference, validate_card
 from yifang.core.audit import AuditEntry, record
 from yifang.core.db import get_engine, get_session, session_factory, utcnow
@@ -475,6 +475,15 @@ def _reveal(session: Session, scope: Scope, reveal: bool, card_ids: list[int]) -
 
 # --------------------------------------------------------------------------- cards
 
+#: The card body is read as raw values (labels, strings) and checked by the card rules, not
+#: by pydantic, so that every problem comes back by field; the schema documents its shape.
+_CARD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": CardIn.model_json_schema()}},
+    }
+}
+
 
 @router.post(
     "/cards",
@@ -482,6 +491,7 @@ def _reveal(session: Session, scope: Scope, reveal: bool, card_ids: list[int]) -
     status_code=201,
     summary="Create a card (submitted, or a draft with submit=false)",
     dependencies=[_needs("card.create")],
+    openapi_extra=_CARD_BODY,
 )
 def create_card(
     data: dict[str, Any],
@@ -490,9 +500,10 @@ def create_card(
     submit: bool = True,
 ) -> CardView:
     """Store a new report card. The body holds the card's fields under the ``card`` column
-    names (codes or national labels); every rule it breaks is listed in ``fields``."""
+    names (codes or national labels); every rule it breaks is listed in ``fields``. Other
+    responses mask personal data; this one echoes what the caller entered."""
     card = service.create_card(session, data, scope=scope, submit=submit, source="api")
-    return _view(card, reveal=scope.identified)
+    return _view(card, reveal=scope.identified)  # the caller's own input, echoed
 
 
 @router.post(
@@ -500,6 +511,7 @@ def create_card(
     response_model=CheckOut,
     summary="Check a card without storing it",
     dependencies=[_needs("card.create")],
+    openapi_extra=_CARD_BODY,
 )
 def check_card(data: dict[str, Any], session: SessionDep) -> CheckOut:
     """Run every card rule on the body and return the errors (nothing is stored)."""
@@ -663,7 +675,7 @@ def card_history(card_id: int, scope: ScopeDep, session: SessionDep) -> HistoryO
 
 def _edit(card_id: int, body: EditIn, scope: Scope, session: Session) -> CardView:
     card = service.edit_card(session, card_id, body.changes, version=body.version, scope=scope)
-    return _view(card, reveal=scope.identified)
+    return _view(card, reveal=False)
 
 
 @router.put(
@@ -698,7 +710,7 @@ def patch_card(card_id: int, body: EditIn, scope: ScopeDep, session: SessionDep)
 def submit_card(card_id: int, body: VersionIn, scope: ScopeDep, session: SessionDep) -> CardView:
     """The card goes to the county CDC; its review due time starts."""
     card = service.submit_card(session, card_id, version=body.version, scope=scope)
-    return _view(card, reveal=scope.identified)
+    return _view(card, reveal=False)
 
 
 @router.post(
