@@ -98,24 +98,28 @@ def _assert_close(name: str, ours: np.ndarray, ref: np.ndarray, where: str) -> N
     )
 
 
-def _without_zero_slope_ties(res, ref: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Our trend flag and slope, with R's put in where the slope is zero up to rounding.
+def _zero_slope_ties(res, ref: dict[str, np.ndarray]) -> np.ndarray:
+    """Where our trend decision differs from R's only because the slope is zero up to rounding.
 
     With ``p_threshold_trend = 1`` R keeps the trend unless its p-value is exactly 1, which
     for a slope that is exactly 0 in exact arithmetic (sparse counts placed symmetrically in
-    time) depends on rounding noise of order 1e-17 in R's QR decomposition and in ours. The
-    thresholds do not depend on that decision (the slope is 0 either way); only the flag and
-    the printed slope do. In the fixtures this happens at 2 of 273 points of ``ha``.
+    time) depends on rounding noise of order 1e-17 in R's QR decomposition and in ours. Upper
+    bounds and alarms agree anyway; the flag, the printed slope and the (near-zero, about
+    1e-9) fitted mean do not. In the fixtures this happens at 2-3 of 273 points of ``ha``.
     """
     shape = ref["trend"].shape
-    trend = np.asarray(res.extra["trend"], dtype=float).reshape(shape).copy()
-    slope = np.asarray(res.extra["trend_vector"], dtype=float).reshape(shape).copy()
+    trend = np.asarray(res.extra["trend"], dtype=float).reshape(shape)
+    slope = np.asarray(res.extra["trend_vector"], dtype=float).reshape(shape)
     tiny = np.nan_to_num(np.abs(ref["trend_vector"]), nan=0.0) < 1e-12
     tiny &= np.nan_to_num(np.abs(slope), nan=0.0) < 1e-12
-    tie = tiny & (trend != ref["trend"])
-    trend[tie] = ref["trend"][tie]
-    slope[tie] = ref["trend_vector"][tie]
-    return trend, slope
+    same = (trend == ref["trend"]) | (np.isnan(trend) & np.isnan(ref["trend"]))
+    return tiny & ~same
+
+
+def _patched(ours, ref: np.ndarray, ties: np.ndarray) -> np.ndarray:
+    out = np.asarray(ours, dtype=float).reshape(ref.shape).copy()
+    out[ties] = ref[ties]
+    return out
 
 
 RUNNABLE = [c for c in CASES if "error" not in c]
@@ -134,11 +138,10 @@ def test_matches_r(case: dict[str, Any]) -> None:
     _assert_close("upperbound", ub, ref["upperbound"], case["name"])
     if case["fun"] == "farrington_flexible":
         _assert_close("expected", res.expected, ref["expected"], case["name"])
-        for key in ("score", "pvalue", "mu0", "phi"):
-            _assert_close(key, res.extra[key], ref[key], case["name"])
-        trend, slope = _without_zero_slope_ties(res, ref)
-        _assert_close("trend", trend, ref["trend"], case["name"])
-        _assert_close("trend_vector", slope, ref["trend_vector"], case["name"])
+        ties = _zero_slope_ties(res, ref)
+        assert ties.sum() <= 3
+        for key in ("score", "pvalue", "mu0", "phi", "trend", "trend_vector"):
+            _assert_close(key, _patched(res.extra[key], ref[key], ties), ref[key], case["name"])
     else:
         _assert_close("trend", res.extra["trend"], ref["trend"], case["name"])
         _assert_close("predictive_prob", res.extra["predictive_prob"], ref["pd_prob"], case["name"])

@@ -119,6 +119,7 @@ def fit_quasipoisson(
     *,
     maxit: int = 25,
     epsilon: float = 1e-8,
+    engine: str = "numba",
 ) -> GLMFits:
     """Fit ``F`` log-linear quasi-Poisson GLMs ``log mu = a[level] + beta_t * t + offset``.
 
@@ -126,8 +127,13 @@ def fit_quasipoisson(
     (F, n) the prior weights (0 drops a row, as R's ``na.omit`` or a zero weight), ``level``
     (n,) the seasonal block of each row (0 .. n_levels-1), ``t`` (n,) or (F, n) the time of
     each row in the units of the trend, ``trend`` (F,) whether the fit has the time term.
-    Rows must be ordered by ``level``.
+    Rows must be ordered by ``level``. ``engine`` ``"numba"`` runs the compiled loop of
+    :mod:`._glm_kernels`, ``"numpy"`` the array version below (same iteration).
     """
+    if engine == "numba":
+        return _fit_compiled(y, prior, level, n_levels, t, trend, offset, maxit, epsilon)
+    if engine != "numpy":
+        raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
     F, n = y.shape
     y = np.where(prior > 0, y, 0.0)
     block_sum = _block_summer(level, n_levels)
@@ -214,6 +220,62 @@ def fit_quasipoisson(
         converged=out_conv,
         offset=offset,
     )
+
+
+def _fit_compiled(
+    y: FloatArray,
+    prior: FloatArray,
+    level: IntArray,
+    n_levels: int,
+    t: FloatArray,
+    trend: BoolArray,
+    offset: FloatArray | None,
+    maxit: int,
+    epsilon: float,
+) -> GLMFits:
+    from yifang.detect.algorithms import _glm_kernels  # compiled on first use
+
+    level = np.asarray(level)
+    if level.size and np.any(np.diff(level) < 0):
+        raise ValueError("baseline rows must be ordered by block")
+    F, n = y.shape
+    starts = np.searchsorted(level, np.arange(n_levels + 1)).astype(np.int64)
+    yc = np.ascontiguousarray(np.where(prior > 0, y, 0.0))
+    pc = np.ascontiguousarray(prior, dtype=np.float64)
+    off = np.zeros((1, 1)) if offset is None else np.ascontiguousarray(offset, dtype=np.float64)
+    fits = GLMFits(
+        prior=prior,
+        mu=np.empty((F, n)),
+        W=np.empty((F, n)),
+        W_block=np.empty((F, n_levels)),
+        z_bar=np.empty((F, n_levels)),
+        t_bar=np.empty((F, n_levels)),
+        s_tt=np.empty(F),
+        beta_t=np.empty(F),
+        trend=np.ascontiguousarray(trend, dtype=np.bool_).copy(),
+        converged=np.empty(F, dtype=np.bool_),
+        offset=offset,
+    )
+    _glm_kernels.irls(
+        yc,
+        pc,
+        starts,
+        np.ascontiguousarray(t, dtype=np.float64),
+        fits.trend,
+        off,
+        offset is not None,
+        maxit,
+        epsilon,
+        fits.mu,
+        fits.W,
+        fits.W_block,
+        fits.z_bar,
+        fits.t_bar,
+        fits.s_tt,
+        fits.beta_t,
+        fits.converged,
+    )
+    return fits
 
 
 def residual_df(fits: GLMFits) -> FloatArray:

@@ -37,14 +37,22 @@ R rules reproduced on purpose, including R's quirks (so results agree):
 * ``farrington_flexible`` (``farringtonFlexible``): one-sided ``qnorm(1 - alpha)``; default
   range starts at ``freq*b + w`` (0-based); ``no_periods`` seasonal blocks (Noufaily's
   factor), the latest ``past_weeks_not_included`` weeks (default ``w``) left out of the
-  baseline; the prediction s.e. uses the GLM's estimated dispersion (not ``phi``, because R
-  passes ``dispersion`` inside ``newdata``); with ``nbPlugin``/``muan`` the exceedance score
+  baseline; the prediction s.e. and the trend test use ``summary.glm``'s dispersion, not
+  ``phi`` (R passes ``dispersion`` inside ``newdata``), and after reweighting that
+  dispersion is ``sum(omega * r^2) / df`` with working residuals ``r = (y - mu)/mu``
+  (R overwrites ``model$weights`` with the prior weights ``omega``), which differs from
+  ``phi``'s Pearson statistic; with ``nbPlugin``/``muan`` the exceedance score
   is computed against the linear predictor (R's ``pred$fit`` on the link scale) and
   ``mu0Vector`` for ``delta`` is ``exp`` of a quantile on the response scale; with dates,
   the prediction time is measured from the first *non-missing* baseline date while the
   baseline times are measured from the first baseline date (they differ only when the first
   baseline count is missing); an upper bound is NaN where fewer than ``limit54[0]`` cases
-  were seen or the fit failed.
+  were seen or the fit failed; where the GLM does not converge (with and without trend)
+  ``expected`` is 0, the value R leaves there, and everything else NaN.
+* Both: a missing count in the last ``limit54[1]`` points gives NaN (R's NA) and no alarm;
+  the GLM follows ``glm.fit`` iteration by iteration (start ``log(y + 0.1)``, at most 25
+  iterations, relative deviance change below 1e-8), so non-convergence happens where R's
+  does (e.g. long all-zero baselines).
 
 Deliberate differences from R (none changes a result that R computes):
 
@@ -57,6 +65,11 @@ Deliberate differences from R (none changes a result that R computes):
   subscript errors; the ``limit54`` window is clipped at the start of the series.
 * R's IRLS step halving (only reached when ``exp(eta)`` overflows) is not implemented; such
   fits count as not converged.
+* ``farrington`` drops missing baseline counts (R's ``algo.farrington`` stops on them).
+* Where the exact time slope is 0 (sparse counts placed symmetrically in time) its computed
+  value is rounding noise, in R and here; with ``p_threshold_trend = 1`` R keeps such a
+  trend unless its t value is below ~1e-16, so the ``trend`` flag may then differ from R's
+  (thresholds do not: the slope is 0 either way).
 
 Original vs improved settings: :data:`ORIGINAL_FARRINGTON` and :data:`NOUFAILY_2013` are
 keyword sets for :func:`farrington_flexible` (as in Salmon et al. 2016, §3.2)::
@@ -396,7 +409,10 @@ def _anscombe_weights(
     mu = fits.mu
     h = hat_values(fits, level, t)
     with np.errstate(invalid="ignore", divide="ignore"):
-        a = 1.5 * (np.power(np.where(ok, y, 0.0), 2.0 / 3.0) * mu ** (-1.0 / 6.0) - np.sqrt(mu))
+        # y^(2/3) mu^(-1/6) - mu^(1/2), with cube roots (pow is several times slower)
+        cbrt_y = np.cbrt(np.where(ok, y, 0.0))
+        root_mu = np.sqrt(mu)
+        a = 1.5 * (cbrt_y * cbrt_y / np.sqrt(np.cbrt(mu)) - root_mu)
         s = a / np.sqrt(phi[:, None] * (1.0 - h))
     return _weights(s, ok, thr)
 
@@ -405,7 +421,7 @@ def _weights(s: FloatArray, ok: BoolArray, thr: float) -> tuple[FloatArray, Bool
     """``algo.farrington.assign.weights`` row-wise over the rows where ``ok``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         high = ok & (s > thr)
-        inv = np.where(high, s ** (-2.0), 1.0)
+        inv = np.where(high, 1.0 / (s * s), 1.0)
         gamma = np.sum(ok, axis=1) / np.sum(np.where(ok, inv, 0.0), axis=1)
         omega = np.where(ok, gamma[:, None] * inv, 0.0)
     bad = np.any(ok & np.isnan(s), axis=1) | ~np.isfinite(gamma)
