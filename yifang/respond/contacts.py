@@ -376,7 +376,7 @@ def card_prefill(session: Session, contact: Contact) -> dict[str, Any]:
         "sex": contact.sex,
         "birth_date": contact.birth_date,
         "id_number": contact.id_number,
-        "id_type": "01" if contact.id_number else None,
+        "id_type": "1" if contact.id_number else None,
         "phone": contact.phone,
         "address_code": contact.address_code,
         "address_detail": contact.address_detail,
