@@ -12,6 +12,7 @@ from yifang.web.i18n import messages
 
 PAGES = {
     "zn_hospital": ["/", "/cards/new", "/cards/mine", "/cards", "/account"],
+    "zn_prevention": ["/cards/import", "/account"],
     "zn_cdc_review": ["/", "/review", "/cards", "/cards/1", "/signals", "/signals/1", "/account"],
     "city_cdc": ["/", "/review", "/cards"],
     "edu_liaison": ["/", "/account"],
@@ -58,3 +59,20 @@ def test_static_assets_are_served_locally(client):
     assert client.get("/static/css/app.css").status_code == 200
     page = client.get("/login").text
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+
+
+def test_import_page_uploads_through_the_cases_api(login):
+    client = login("zn_prevention")
+    assert "导入报告卡" in client.get("/cards/import").text
+    header = "患者姓名,性别\n"
+    r = client.post(
+        "/api/imports",
+        files={"file": ("cards.csv", (header + "张三,男\n").encode("utf-8"), "text/csv")},
+    )
+    assert r.status_code in (201, 422), r.text
+    anonymous_csrf = client.post(
+        "/api/imports",
+        files={"file": ("cards.csv", header.encode("utf-8"), "text/csv")},
+        headers={"X-CSRF-Token": "forged"},
+    )
+    assert anonymous_csrf.status_code == 403

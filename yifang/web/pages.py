@@ -233,6 +233,16 @@ def my_cards(
     return render(request, "my_cards.html", context, user=user)
 
 
+@router.get("/cards/import", response_class=HTMLResponse)
+def card_import(
+    request: Request,
+    user: User = page_require("card.import"),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Upload a file of cards (CSV, XLSX, JSON Lines) and see what became of each row."""
+    return render(request, "card_import.html", common(session, user), user=user)
+
+
 @router.get("/review", response_class=HTMLResponse)
 def review_queue(
     request: Request,

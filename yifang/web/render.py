@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str, str | None], ...] = (
     ("/", "nav.dashboard", "dashboard.view"),
     ("/cards/new", "nav.new_card", "card.create"),
     ("/cards/mine", "nav.my_cards", "card.create"),
+    ("/cards/import", "nav.import", "card.import"),
     ("/review", "nav.review", "card.review"),
     ("/cards", "nav.cards", "card.view"),
     ("/signals", "nav.signals", "signal.view"),
