@@ -285,7 +285,7 @@ def _records(
                 icd10=code,
                 text=(text or "")[:200] or None,
                 diagnosed_at=diagnosed,
-                kind="encounter-diagnosis",
+                kind="diagnosis",
                 refuted=status in REFUTED,
             )
         )
