@@ -24,6 +24,7 @@ from yifang.core.db import session_scope
 from yifang.core.jurisdiction import Scope
 from yifang.detect import api as detect_api
 from yifang.detect.api import router as detect_router
+from yifang.hospital.api import router as hospital_router
 from yifang.web.auth_api import router as auth_router
 from yifang.web.dashboard_api import router as web_api_router
 from yifang.web.i18n import pick_language, translate
@@ -70,7 +71,9 @@ def create_app() -> FastAPI:
     app.include_router(catalog_router, prefix="/api")
     app.include_router(cases_router, prefix="/api")
     app.include_router(detect_router, prefix="/api")
+    app.include_router(hospital_router, prefix="/api")
     app.include_router(__import__("yifang.hospital.api").hospital.api.router, prefix="/api")
+    app.include_router(__import__("yifang.respond.api").respond.api.router, prefix="/api")
     app.include_router(web_api_router, prefix="/api")
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
