@@ -22,6 +22,7 @@ app.add_typer(catalog_app, name="catalog", help="Reference data: diseases, regio
 app.add_typer(cases_app, name="cards", help="Report cards: list, show, review, export.")
 app.add_typer(detect_app, name="detect", help="Early-warning detection.")
 app.add_typer(simulate_app, name="simulate", help="The simulated city.")
+app.add_typer(__import__("yifang.respond.commands").respond.commands.app, name="respond")
 app.add_typer(__import__("yifang.hospital.commands").hospital.commands.app, name="hospital")
 
 
