@@ -330,7 +330,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="cards to generate")
     parser.add_argument("--postgres", default=os.environ.get("YIFANG_BENCH_POSTGRES_URL"))
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--chunk-rows", type=int, default=25_000)
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--child-import", nargs=2, metavar=("URL", "FILE"))

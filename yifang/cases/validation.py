@@ -3,7 +3,7 @@
 A card is checked against a :class:`Reference`, a frozen snapshot of what the rules need from
 the catalog (diseases and what they allow, address codes, organisations, code lists), so no
 rule ever queries the database. The rules are written once, as Polars expressions over a
-batch of cards (:func:`validate_frame`): the importer validates 100,000 rows at a time at
+batch of cards (:func:`validate_frame`): the importer validates 25,000 rows at a time at
 full speed, and :func:`validate_card` checks a single card by running the same rules on a
 batch of one. Both take raw values (strings from a form or a file, national labels such as
 男, 确诊病例 or "35岁") and never raise on bad input: every violation becomes a
