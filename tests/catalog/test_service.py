@@ -18,7 +18,7 @@ def _count(session, table) -> int:
 def test_the_template_database_holds_the_catalog(session):
     assert _count(session, Disease) == 87
     assert _count(session, Region) == 3400
-    assert _count(session, Organisation) == 56
+    assert _count(session, Organisation) == 63
     assert _count(session, Population) > 12_000
 
 
@@ -39,7 +39,7 @@ def test_loading_into_an_empty_catalog_inserts_everything(session):
     report = service.load_all(session)
     session.commit()
     assert report.table("region").inserted == 46
-    assert report.table("organisation").inserted == 56
+    assert report.table("organisation").inserted == 63
     assert report.table("population").inserted == _count(session, Population)
 
 
