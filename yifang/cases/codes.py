@@ -1,14 +1,15 @@
-"""Code lists of the national report card (传染病报告卡) and the names that map onto them.
+"""Code lists of the national report card (传染病报告卡) and the spellings that map onto them.
 
 Each list maps the code stored on a :class:`~yifang.cases.models.Card` to its Chinese and
-English label. Imports from the national system (传染病报告信息管理系统) carry labels rather
-than codes, sometimes in older wordings (实验室确诊病例, 患者职业 names of the 2006 card), so
-every list also has a table of accepted spellings (:func:`lookup`).
+English label. The catalog's ``codes.yaml`` (:mod:`yifang.catalog.codes`) is the authority:
+where it defines a list, its codes and labels are used, and the lists here only add the
+other spellings an import meets — the national system's labels, older wordings of the 2006
+card (实验室确诊病例, 患者职业), half-width/full-width variants — so that :func:`lookup`
+accepts a code or any of those labels. The built-in lists stand in when the catalog has
+none.
 
 Sources: the 2019 card and the national upload interface as summarised in
-``shared/research/china-surveillance-facts.md`` §2.1–2.2. Classification and chronicity
-codes are Yifang's own (the national numeric codes were not confirmed); the catalog's
-disease entries use these same codes.
+``shared/research/china-surveillance-facts.md`` §2.1–2.2.
 """
 
 from __future__ import annotations
