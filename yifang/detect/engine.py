@@ -282,15 +282,31 @@ def run_detection(
             rule, block.counts, eval_idx, series_params(rule, block.keys, disease_zh)
         )
         report.series += len(block.keys)
-        alarm = np.asarray(result.alarm, dtype=bool)
-        if alarm.ndim == 1:
-            alarm = alarm[:, None]
-        for s in (int(x) for x in np.flatnonzero(alarm.any(axis=0))):
+        alarm = np.asarray(result.alarm, dtype=bool).reshape(eval_idx.size, -1)
+        observed = np.asarray(result.observed, dtype=np.float64).reshape(eval_idx.size, -1)
+        cols = [int(x) for x in np.flatnonzero(alarm.any(axis=0))]
+        if not cols:
+            _quiet_old_signals(session, rule, as_of)
+            continue
+        # Thresholds over the chart's whole span, for the alarmed series only (few and cheap),
+        # so each signal's chart shows the threshold line and not just its alarm days.
+        chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
+        chart_keys = [block.keys[s] for s in cols]
+        chart = run_method(
+            rule,
+            block.counts[:, cols],
+            chart_idx,
+            series_params(rule, chart_keys, disease_zh),
+        )
+        for j, s in enumerate(cols):
             disease_code, region_code = block.keys[s]
             dz, de = names.get(disease_code, (disease_code, disease_code))
             region_name = region_names.get(region_code, region_code)
             for i in (int(x) for x in np.flatnonzero(alarm[:, s])):
                 t = int(eval_idx[i])
+                obs = float(observed[i, s])
+                exp = _value(result.expected, i, s)
+                ub = _value(result.upperbound, i, s)
                 report.alarms += 1
                 created = _record_alarm(
                     session,
@@ -298,20 +314,13 @@ def run_detection(
                     run_id=run.id,
                     key=(disease_code, region_code),
                     day=block.period_end[t],
-                    obs=float(block.counts[t, s]),
-                    exp=_value(result.expected, i, s),
-                    ub=_value(result.upperbound, i, s),
+                    obs=obs,
+                    exp=exp,
+                    ub=ub,
                     explanation=_explain(
-                        rule,
-                        dz,
-                        de,
-                        region_name,
-                        block.period_end[t],
-                        float(block.counts[t, s]),
-                        _value(result.expected, i, s),
-                        _value(result.upperbound, i, s),
+                        rule, dz, de, region_name, block.period_end[t], obs, exp, ub
                     ),
-                    chart=_chart(block, result, eval_idx, t, s),
+                    chart=_chart(block.period_end, chart, chart_idx, t, j),
                 )
                 if created:
                     report.signals_new += 1
@@ -330,18 +339,21 @@ def run_detection(
 
 
 def _chart(
-    block: SeriesBlock, result: DetectionResult, eval_idx: NDArray[np.int64], t: int, s: int
+    period_end: list[date], result: DetectionResult, idx: NDArray[np.int64], t: int, j: int
 ) -> dict[str, Any]:
-    """The counts (and thresholds where evaluated) of the periods up to ``t``, for a chart."""
-    lo = max(0, t - CHART_PERIODS + 1)
-    pos = {int(x): i for i, x in enumerate(eval_idx)}
-    ub: list[float | None] = []
-    for tt in range(lo, t + 1):
-        ub.append(_value(result.upperbound, pos[tt], s) if tt in pos else None)
+    """Observed values and thresholds of the periods up to ``t`` (column ``j`` of ``result``).
+
+    The observed value is the one the method compares with its threshold (e.g. the 7-day
+    count for the moving percentile method), so the two lines of the chart are comparable.
+    """
+    pos = {int(x): i for i, x in enumerate(idx)}
+    span = [tt for tt in range(max(0, t - CHART_PERIODS + 1), t + 1) if tt in pos]
+    obs = np.asarray(result.observed, dtype=np.float64).reshape(idx.size, -1)
     return {
-        "dates": [d.isoformat() for d in block.period_end[lo : t + 1]],
-        "observed": [int(x) for x in block.counts[lo : t + 1, s]],
-        "upperbound": ub,
+        "dates": [period_end[tt].isoformat() for tt in span],
+        "observed": [_value(obs, pos[tt], j) for tt in span],
+        "upperbound": [_value(result.upperbound, pos[tt], j) for tt in span],
+        "expected": [_value(result.expected, pos[tt], j) for tt in span],
     }
 
 
