@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_CITY = DATA_DIR / "zhongwei.yaml"
 DEFAULT_DISEASES = DATA_DIR / "diseases.yaml"
+DEFAULT_CLINICAL = DATA_DIR / "clinical.yaml"
+DEFAULT_STREAMS = DATA_DIR / "streams.yaml"
 
 
 class ConfigError(ValueError):
@@ -192,6 +194,189 @@ class DiseaseCalibration(_Strict):
         return out
 
 
+# ---------------------------------------------------------------------------------------
+# Clinical presentation (clinical.yaml) and the other data streams (streams.yaml)
+# ---------------------------------------------------------------------------------------
+
+Syndrome = Literal["respiratory", "gi", "rash", "none"]
+SYNDROMES: tuple[str, ...] = ("respiratory", "gi", "rash")
+
+
+class Fever(_Strict):
+    share: float = Field(ge=0, le=1)
+    mean: float = Field(ge=36.0, le=42)
+
+
+class LabTest(_Strict):
+    """One laboratory test and its possible results (relative weights)."""
+
+    code: str
+    name: str
+    specimen: str
+    results: dict[str, float]
+    positive: bool = True
+
+
+class LabRules(_Strict):
+    confirmed: list[LabTest] = Field(default_factory=list)
+    always: dict[str, list[LabTest]] = Field(default_factory=dict)
+
+
+class Presentation(_Strict):
+    """How a notifiable disease looks at the visit where it is diagnosed."""
+
+    icd10: dict[str, float | dict[str, float]]
+    confirmed_icd10: dict[str, float] | None = None
+    chronic_icd10: dict[str, float] | None = None
+    names: dict[str, str]
+    complaints: list[str] = Field(min_length=1)
+    fever: Fever
+    department: dict[str, float]
+    syndrome: Syndrome
+    community_factor: float = Field(default=1.0, ge=0)
+    absence_days: tuple[int, int] | None = None
+    labs: LabRules = LabRules()
+
+    def codes_for(self, leaf: str) -> dict[str, float]:
+        """ICD-10 codes (weights) of catalog leaf disease ``leaf``."""
+        per_leaf = {k: v for k, v in self.icd10.items() if isinstance(v, dict)}
+        if per_leaf:
+            if leaf not in per_leaf:
+                raise ConfigError(f"clinical.yaml: no icd10 codes for {leaf}")
+            return per_leaf[leaf]
+        return {k: float(v) for k, v in self.icd10.items() if not isinstance(v, dict)}
+
+    def all_codes(self) -> set[str]:
+        out: set[str] = set()
+        for k, v in self.icd10.items():
+            out |= set(v) if isinstance(v, dict) else {k}
+        out |= set(self.confirmed_icd10 or {}) | set(self.chronic_icd10 or {})
+        return out
+
+
+class BackgroundCondition(_Strict):
+    """A non-notifiable condition seen in the hospitals (rate: visits per 1,000 a year)."""
+
+    icd10: str
+    name: str
+    syndrome: Syndrome
+    rate: float = Field(ge=0)
+    amplitude: float = 0.0
+    peak_day: float = 0.0
+    age: list[tuple[int, int, float]]
+    male: float = Field(ge=0, le=1)
+    fever: Fever
+    department: dict[str, float]
+    complaints: list[str] = Field(min_length=1)
+
+
+class ClinicalConfig(_Strict):
+    presentations: dict[str, Presentation]
+    background: list[BackgroundCondition]
+
+    @model_validator(mode="after")
+    def _names_for_codes(self) -> ClinicalConfig:
+        for key, p in self.presentations.items():
+            missing = p.all_codes() - set(p.names)
+            if missing:
+                raise ValueError(f"presentations.{key}: no names for {sorted(missing)}")
+        return self
+
+
+class Seasonal(_Strict):
+    """Episodes per 1,000 residents a year with one annual harmonic."""
+
+    rate: float = Field(ge=0)
+    amplitude: float = 0.0
+    peak_day: float = 0.0
+
+
+class RespiratoryCommunity(_Strict):
+    fever_share: float = Field(ge=0, le=1)
+    ili_share: float = Field(ge=0, le=1)
+    children_factor: float = Field(default=1.0, gt=0)
+    pathogens: dict[str, Seasonal]
+
+
+class SyndromeCommunity(Seasonal):
+    fever_share: float = Field(ge=0, le=1)
+    children_factor: float = Field(default=1.0, gt=0)
+
+
+class Community(_Strict):
+    respiratory: RespiratoryCommunity
+    gi: SyndromeCommunity
+    rash: SyndromeCommunity
+
+
+class EncounterVolume(_Strict):
+    background_scale: float = Field(default=1.0, ge=0)
+    county_hospital_share: float = Field(default=0.45, ge=0, le=1)
+    prior_visit_share: float = Field(default=0.3, ge=0, le=1)
+
+
+class SchoolRules(_Strict):
+    other_absence_rate: float = Field(ge=0, le=1)
+    summer: tuple[tuple[int, int], tuple[int, int]]
+    winter_from_new_year: tuple[int, int]
+    holidays: list[tuple[tuple[int, int], tuple[int, int]]] = Field(default_factory=list)
+
+
+class PharmacyRules(_Strict):
+    fever_cough_share: float = Field(ge=0, le=1)
+    antidiarrhoeal_share: float = Field(ge=0, le=1)
+    fever_cough_other: float = Field(ge=0)
+    antidiarrhoeal_other: float = Field(ge=0)
+    other_sales: float = Field(ge=0)
+    phi: float = Field(default=1.0, ge=1)
+
+
+class SentinelRules(_Strict):
+    hospitals: list[str] = Field(default_factory=list)
+    visit_share: float = Field(ge=0, le=1)
+    fever_clinic_share: float = Field(ge=0, le=1)
+    outpatients_per_10k: float = Field(gt=0)
+    weekend_factor: float = Field(default=1.0, ge=0)
+    lab_tests_per_day: int = Field(ge=0)
+    flu_b_share: float = Field(ge=0, le=1)
+
+
+class LivestockRules(_Strict):
+    sampling_days: list[int]
+    animals_per_sampling: int = Field(gt=0)
+    prevalence: float = Field(ge=0, le=1)
+    lead_weeks: int = Field(ge=0)
+    cluster_factor: float = Field(ge=1)
+
+
+class StreamsConfig(_Strict):
+    closed_outbreak_factor: float = Field(default=1.0, ge=0)
+    community: Community
+    encounters: EncounterVolume = EncounterVolume()
+    schools: SchoolRules
+    pharmacies: PharmacyRules
+    sentinels: SentinelRules
+    livestock: LivestockRules
+
+
+def load_clinical(path: Path | str | None = None) -> ClinicalConfig:
+    """Read and validate the clinical presentations and background conditions."""
+    p = Path(path) if path else DEFAULT_CLINICAL
+    try:
+        return ClinicalConfig.model_validate(_read_yaml(p))
+    except ValidationError as exc:
+        raise _explain(p, exc) from exc
+
+
+def load_streams(path: Path | str | None = None) -> StreamsConfig:
+    """Read and validate the data-stream parameters."""
+    p = Path(path) if path else DEFAULT_STREAMS
+    try:
+        return StreamsConfig.model_validate(_read_yaml(p))
+    except ValidationError as exc:
+        raise _explain(p, exc) from exc
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
@@ -259,6 +444,7 @@ class DiseaseFacts:
     review_limit_hours: int = 24
     classifications: tuple[str, ...] = ()
     chronicity: tuple[str, ...] = ()
+    icd10: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +481,7 @@ def catalog_from_session(session: Session, year: int | None = None) -> CatalogFa
             review_limit_hours=d.review_limit_hours or 24,
             classifications=tuple(d.classifications or ()),
             chronicity=tuple(d.chronicity or ()),
+            icd10=d.icd10,
         )
     rows = session.execute(
         select(Population.region_code, Population.year, Population.count).where(

@@ -28,7 +28,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +48,10 @@ from yifang.simulate.epidemics import (
     point_source_outbreak,
     renewal_outbreak,
 )
+
+if TYPE_CHECKING:
+    from yifang.simulate.encounters import Encounters
+    from yifang.simulate.streams import StreamSet
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,8 @@ class SimulationResult:
     diseases: list[DiseaseCalibration]
     expected: dict[str, NDArray[np.float64]]  # disease key -> (townships, days) baseline means
     reporters: list[tuple[str, str, str, str]] = field(default_factory=list)
+    streams: StreamSet | None = None  # filled by service.add_streams
+    encounters: Encounters | None = None
 
     @property
     def n_days(self) -> int:
@@ -188,6 +194,7 @@ class _Injected:
     occupation: str | None = None
     work_unit: str | None = None
     subtype: str | None = None
+    place_id: int = -1
 
 
 def _pick_disease(rng: np.random.Generator, rule: OutbreakRule, keys: dict[str, int]) -> int | None:
@@ -271,9 +278,13 @@ def schedule_outbreaks(
         pool = max(int(place.capacity * rng.uniform(sus_lo, sus_hi)), 8)
         cap = max(int(place.capacity * (rule.attack_cap or 0.4)), 5)
         w = _serial_interval(_primary_code(dis), facts, _SI_FALLBACK.get(dis.key, (4.0, 2.0)))
-        curve = renewal_outbreak(rng, r0, w, 1, population=pool, max_cases=cap, min_cases=5)
-        onset = start_day(recent) + np.repeat(np.arange(curve.onsets.size), curve.onsets)
-        onset = onset[onset < n_days]
+        # a recent cluster must already show (≥ 5 onsets) by the last day: redraw if not
+        for _ in range(20 if recent else 1):
+            curve = renewal_outbreak(rng, r0, w, 1, population=pool, max_cases=cap, min_cases=5)
+            onset = start_day(recent) + np.repeat(np.arange(curve.onsets.size), curve.onsets)
+            onset = onset[onset < n_days]
+            if onset.size >= 5:
+                break
         if onset.size == 0:
             return
         occupation = people.OCC_KINDERGARTEN if place.kind == "kindergarten" else people.OCC_STUDENT
@@ -297,6 +308,7 @@ def schedule_outbreaks(
                 occupation,
                 place.name,
                 subtype,
+                place.id,
             )
         )
 
@@ -552,6 +564,7 @@ def simulate_city(
     occ_override = np.full(n, "", dtype="<U2")
     work_unit = np.full(n, "", dtype=object)
     subtype = np.full(n, "", dtype=object)
+    place_of = np.full(n, -1, dtype=np.int64)
     offset = n_base
     for inj in injected:
         sl = slice(offset, offset + inj.onset.size)
@@ -564,6 +577,7 @@ def simulate_city(
             work_unit[sl] = inj.work_unit
         if inj.subtype:
             subtype[sl] = inj.subtype
+        place_of[sl] = inj.place_id
         offset += inj.onset.size
     sex = np.where(male, "1", "2")
     occ = np.full(n, people.OCC_UNKNOWN, dtype="<U2")
@@ -641,6 +655,16 @@ def simulate_city(
         if dis.chronicity and (asks or not facts.diseases):
             chronicity[sel] = _weighted_choice(rng_p, dis.chronicity, sel.size)
 
+    # the hospital where every case is diagnosed (cards of reported cases name it too)
+    org_of = np.empty(n, dtype=object)
+    for i in range(n):
+        ti = int(town[i])
+        if to_county[i] or not city.township_reporters.get(ti):
+            pool_i = city.county_reporters.get(city.county[ti]) or city.all_reporters()
+        else:
+            pool_i = city.township_reporters[ti]
+        org_of[i] = pool_i[int(pick[i] * len(pool_i))].code
+
     # order the reported cases by diagnosis time, then assign numbers and persons
     idx = np.flatnonzero(reported)
     order = np.lexsort((np.arange(idx.size), town[idx], dis_idx[idx], diag_minutes[idx]))
@@ -695,6 +719,11 @@ def simulate_city(
     due_utc = as_datetimes(ent_m - utc + limit_h * 60)
     diag_years = (base + diag_m).astype("datetime64[Y]").astype(np.int64) + 1970
     towns = town[idx]
+    # the person behind each card as diagnosed, before any deliberate card error
+    person: dict[str, NDArray[Any]] = {
+        k: np.full(n, None, dtype=object)
+        for k in ("name", "id_number", "birth_date", "phone", "address_detail")
+    }
     for j in range(m):
         i = int(idx[j])
         ti = int(towns[j])
@@ -760,6 +789,11 @@ def simulate_city(
             "updated_at": reviewed_utc[j] if reviewed else entered_utc[j],
         }
         card_of_case[i] = len(cards)
+        person["name"][i] = card["patient_name"]
+        person["id_number"][i] = card["id_number"]
+        person["birth_date"][i] = card["birth_date"]
+        person["phone"][i] = card["phone"]
+        person["address_detail"][i] = card["address_detail"]
         cards.append(card)
 
     # ground truth of outbreaks
@@ -784,6 +818,16 @@ def simulate_city(
         "outbreak": outbreak,
         "reported": reported,
         "card": card_of_case,
+        "age": age,
+        "sex": sex,
+        "occupation": occ,
+        "classification": classification,
+        "chronicity": chronicity,
+        "subtype": subtype,
+        "place": place_of,
+        "org": org_of,
+        "diagnosis_minute": diag_minutes,
+        **person,
     }
     reporters = sorted(
         {

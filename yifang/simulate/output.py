@@ -22,12 +22,16 @@ import zipfile
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from yifang.simulate.engine import SimulationResult, content_digest
+
+if TYPE_CHECKING:
+    from yifang.simulate.encounters import Encounters
+    from yifang.simulate.streams import StreamSet
 
 CARD_COLUMNS = (
     "card_number", "report_type", "status", "patient_name", "guardian_name", "id_type",
@@ -73,9 +77,12 @@ def write_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     fmts = set(formats)
-    unknown = fmts - {"csv", "jsonl", "xlsx"}
+    unknown = fmts - {"csv", "jsonl", "xlsx", "fhir", "hl7"}
     if unknown:
-        raise ValueError(f"unknown output formats: {sorted(unknown)} (csv, jsonl, xlsx)")
+        raise ValueError(
+            f"unknown output formats: {sorted(unknown)} "
+            "(csv, jsonl, xlsx; fhir, hl7 for encounters)"
+        )
     rows = [[_text(c.get(k)) for k in CARD_COLUMNS] for c in result.cards]
     if "csv" in fmts:
         written.append(_write_csv(out_dir / "cards.csv", CARD_COLUMNS, rows, bom=True))
@@ -202,7 +209,16 @@ def write_truth_files(result: SimulationResult, out_dir: Path) -> list[Path]:
 def clear_simulation(session: Session) -> int:
     """Remove earlier simulated cards and ground truth; return the number of cards removed."""
     from yifang.cases.models import Card, CardRevision, DuplicateFlag
-    from yifang.simulate.models import SimCardError, SimOutbreak, SimOutbreakCard, SimRun
+    from yifang.simulate.models import (
+        SimCardError,
+        SimEncounter,
+        SimEncounterLab,
+        SimOutbreak,
+        SimOutbreakCard,
+        SimPlace,
+        SimRun,
+        SimStream,
+    )
 
     sim_ids = select(Card.id).where(Card.created_by == "simulator")
     session.execute(delete(DuplicateFlag).where(DuplicateFlag.card_id.in_(sim_ids)))
@@ -213,6 +229,8 @@ def clear_simulation(session: Session) -> int:
     session.execute(delete(SimOutbreakCard))
     session.execute(delete(SimOutbreak))
     session.execute(delete(SimCardError))
+    for table in (SimEncounterLab, SimEncounter, SimStream, SimPlace):
+        session.execute(delete(table))
     session.execute(delete(SimRun))
     return int(n)
 
@@ -319,3 +337,188 @@ def write_database(
             ],
         )
     return int(run.id)
+
+
+# ---------------------------------------------------------------------------------------
+# streams and encounters
+# ---------------------------------------------------------------------------------------
+
+STREAM_COLUMNS = ("stream", "region_code", "place_id", "date", "value", "denominator")
+PLACE_COLUMNS = ("place_id", "kind", "name", "region_code", "capacity")
+
+
+def place_rows(result: SimulationResult) -> list[dict[str, Any]]:
+    """The generated places with the identifiers the streams use."""
+    from yifang.simulate.streams import place_code
+
+    city = result.city
+    return [
+        {
+            "place_id": place_code(p),
+            "kind": p.kind,
+            "name": p.name,
+            "region_code": city.codes[p.township],
+            "capacity": int(p.capacity),
+        }
+        for p in city.places
+    ]
+
+
+def write_stream_files(result: SimulationResult, streams: StreamSet, out_dir: Path) -> list[Path]:
+    """``streams.csv`` (stream, region_code, place_id, date, value, denominator; empty
+    denominator where a stream has none) and ``places.csv`` (place_id, kind, name,
+    region_code, capacity)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "streams.csv"
+    streams.frame().write_csv(path, line_terminator="\n", date_format="%Y-%m-%d")
+    places = [[str(r[k]) for k in PLACE_COLUMNS] for r in place_rows(result)]
+    return [path, _write_csv(out_dir / "places.csv", PLACE_COLUMNS, places)]
+
+
+def stream_rows(session: Session, run_id: int) -> list[tuple[str, str, str, date, int, int | None]]:
+    """The long rows (stream, region_code, place_id, date, value, denominator) of a run."""
+    from datetime import timedelta
+
+    from yifang.simulate.models import SimStream
+
+    out: list[tuple[str, str, str, date, int, int | None]] = []
+    for s in session.scalars(
+        select(SimStream).where(SimStream.run_id == run_id).order_by(SimStream.id)
+    ):
+        dens: list[int | None] = (
+            list(s.denominators) if s.denominators is not None else [None] * len(s.days)
+        )
+        for d, v, n in zip(s.days, s.values, dens, strict=True):
+            out.append(
+                (s.stream, s.region_code, s.place_id, s.first_date + timedelta(days=d), v, n)
+            )
+    return out
+
+
+def _driver_insert(
+    session: Session, table: Table, columns: list[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert tuples with one driver-level ``executemany`` (COPY on PostgreSQL/psycopg).
+
+    Values must already be in the driver's form (the caller converts times for SQLite).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy,
+        ):
+            for r in rows:
+                copy.write_row(r)
+        return
+    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(connection.dialect.paramstyle)
+    if marks is None:
+        connection.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        return
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(marks for _ in columns)})"
+    connection.exec_driver_sql(sql, rows)
+
+
+def _times(session: Session, start: date, minutes: Any) -> list[Any]:
+    """Local minutes from ``start`` as the driver stores a naive DateTime."""
+    import numpy as np
+
+    stamps = np.datetime64(start, "m") + np.asarray(minutes, dtype=np.int64)
+    if session.connection().dialect.name == "sqlite":
+        # SQLAlchemy's SQLite DateTime format: 'YYYY-MM-DD HH:MM:SS.ffffff'
+        text = np.datetime_as_string(stamps.astype("datetime64[us]"), unit="us")
+        return [t.replace("T", " ") for t in text.tolist()]
+    return list(stamps.astype("datetime64[us]").tolist())
+
+
+def write_streams_database(
+    session: Session,
+    run_id: int,
+    result: SimulationResult,
+    streams: StreamSet,
+    enc: Encounters,
+) -> tuple[int, int]:
+    """Insert places, stream series, encounters and lab results; return (series, encounters)."""
+    from yifang.simulate.models import SimEncounter, SimEncounterLab, SimPlace, SimStream
+
+    session.execute(insert(SimPlace), [{"run_id": run_id, **r} for r in place_rows(result)])
+    if streams.series:
+        session.execute(
+            insert(SimStream),
+            [
+                {
+                    "run_id": run_id,
+                    "stream": s.stream,
+                    "region_code": s.region_code,
+                    "place_id": s.place_id,
+                    "first_date": streams.start,
+                    "days": s.days.tolist(),
+                    "values": s.value.tolist(),
+                    "denominators": None if s.denominator is None else s.denominator.tolist(),
+                }
+                for s in streams.series
+            ],
+        )
+    codes = result.city.codes
+    visit = _times(session, result.start, enc.minute)
+    columns = [
+        "run_id", "encounter_id", "kind", "visit_time", "org_code", "department",
+        "region_code", "age", "sex", "icd10", "diagnosis", "chief_complaint", "temperature",
+        "true_disease_code", "card_number", "outbreak_number",
+    ]  # fmt: skip
+    rows = list(
+        zip(
+            [run_id] * len(enc),
+            enc.encounter_id.tolist(),
+            enc.kind.tolist(),
+            visit,
+            enc.org.tolist(),
+            enc.department.tolist(),
+            [codes[t] for t in enc.township.tolist()],
+            enc.age.tolist(),
+            enc.sex.tolist(),
+            enc.icd10.tolist(),
+            enc.diagnosis.tolist(),
+            enc.complaint.tolist(),
+            enc.temperature.tolist(),
+            [t or None for t in enc.true_disease.tolist()],
+            [c or None for c in enc.card_number.tolist()],
+            [o or None for o in enc.outbreak.tolist()],
+            strict=True,
+        )
+    )
+    _driver_insert(session, cast(Table, SimEncounter.__table__), columns, rows)
+    if enc.labs:
+        collected = _times(session, result.start, [lab.collected_minute for lab in enc.labs])
+        reported = _times(session, result.start, [lab.reported_minute for lab in enc.labs])
+        lab_rows = [
+            {
+                "run_id": run_id,
+                "encounter_id": str(enc.encounter_id[lab.row]),
+                "test_code": lab.test.code,
+                "test_name": lab.test.name,
+                "specimen": lab.test.specimen,
+                "result": lab.result,
+                "positive": lab.test.positive,
+                "collected_at": c,
+                "reported_at": r,
+            }
+            for lab, c, r in zip(enc.labs, collected, reported, strict=True)
+        ]
+        lab_cols = list(lab_rows[0])
+        if session.connection().dialect.name == "sqlite":
+            for row in lab_rows:
+                row["positive"] = int(row["positive"])
+        _driver_insert(
+            session,
+            cast(Table, SimEncounterLab.__table__),
+            lab_cols,
+            [tuple(r[c] for c in lab_cols) for r in lab_rows],
+        )
+    return len(streams.series), len(enc)
