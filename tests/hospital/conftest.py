@@ -213,7 +213,7 @@ def hl7_adt(
 ) -> str:
     """An ADT message (segments ended by CR)."""
     segs = [
-        f"MSH|^~\\&|HIS|{facility}|YIFANG|CDC|{sent}||ADT^{event}^ADT_A01|{control}|P|2.5|||||CHN|UNICODE UTF-8",
+        f"MSH|^~\\&|HIS|{facility}|YIFANG|CDC|{sent}||ADT^{event}^ADT_A01|{control}|P|2.5|||||CHN|UNICODE UTF-8",  # noqa: E501
         f"EVN|{event}|{sent}",
         f"PID|1||MR-778899^^^{facility}^MR~{ID_NUMBER}^^^CHN^NNCHN||{name}||{birth}|M|||东街1号^^^^^^^^{TOWNSHIP}||13995512345",
         f"PV1|1|O|肠道门诊^^^{facility}||||D001^李^医生||||||||||||{visit}|||||||||||||||||||||||||{admit}",
@@ -240,7 +240,7 @@ def hl7_oru(
 ) -> str:
     """An ORU^R01 result message."""
     segs = [
-        f"MSH|^~\\&|LIS|{facility}|YIFANG|CDC|{sent}||ORU^R01^ORU_R01|{control}|P|2.5|||||CHN|UNICODE UTF-8",
+        f"MSH|^~\\&|LIS|{facility}|YIFANG|CDC|{sent}||ORU^R01^ORU_R01|{control}|P|2.5|||||CHN|UNICODE UTF-8",  # noqa: E501
         f"PID|1||MR-778899^^^{facility}^MR~{ID_NUMBER}^^^CHN^NNCHN||马^建国||19900101|M",
         f"PV1|1|O|肠道门诊||||||||||||||||{visit}",
         f"OBR|1|{order}|{order}|{test[0]}^{test[1]}|||{sent}",

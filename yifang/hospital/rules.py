@@ -530,7 +530,7 @@ def lab_candidates(rules: RuleSet, labs: pl.DataFrame) -> pl.DataFrame:
     for code, rule in rules.lab:
         text_positive = (
             pl.col("__text").str.contains(rule.positive) if rule.positive else pl.col("__pos_text")
-        ) & ~pl.col("__neg")
+        ) & ~(pl.col("__text").str.contains(rule.negative) if rule.negative else pl.col("__neg"))
         positive = pl.coalesce(pl.col("positive"), text_positive)
         hit = pl.col("__key").str.contains(f"(?i){rule.test}") & positive
         if rule.min_titre is not None:

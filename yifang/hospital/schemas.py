@@ -192,6 +192,7 @@ class LabRuleDef(BaseModel):
     classification: str = Field("3", max_length=2)
     test: Pattern
     positive: Pattern | None = None
+    negative: Pattern | None = None
     subtype: str | None = Field(None, max_length=16)
     subtypes: list[PatternChoice] = Field(default_factory=list)
     disease_if: list[PatternChoice] = Field(default_factory=list)
