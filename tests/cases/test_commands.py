@@ -23,8 +23,18 @@ from yifang.cases.commands import app
 from yifang.cases.models import Card
 from yifang.core.db import utcnow
 
-pytestmark = pytest.mark.usefixtures("catalog")
+pytestmark = pytest.mark.usefixtures("catalog", "wide_console")
 runner = CliRunner()
+
+
+@pytest.fixture()
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables wide enough that no cell is cut, whatever terminal runs the tests."""
+    from rich.console import Console
+
+    from yifang.cases import commands
+
+    monkeypatch.setattr(commands, "console", Console(width=240))
 
 
 def _run(*args: str) -> str:

@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
@@ -120,6 +122,17 @@ class Card(Base):
 
     # Optimistic locking: every ORM UPDATE carries ``WHERE version = <seen>`` and bumps it.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+def county_of(address_code: Any) -> Any:
+    """SQL: the 6-digit county code of an address, ``substr(address_code, 1, 6)`` with
+    literal arguments, so that queries written with it match ``ix_card_county_diag``."""
+    return func.substr(address_code, literal_column("1"), literal_column("6"))
+
+
+# The county of the address, indexed with the diagnosis time: county lists page in index
+# order, and PostgreSQL gathers statistics on the expression (its row estimates stay right).
+Index("ix_card_county_diag", county_of(Card.address_code), Card.diagnosis_time)
 
 
 class CardRevision(Base):
