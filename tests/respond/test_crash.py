@@ -50,7 +50,7 @@ def test_kill_between_steps_leaves_nothing(engine, db_url):
             "notes": session.scalar(select(func.count()).select_from(Notification)),
         }
     engine.dispose()
-    proc = multiprocessing.get_context("spawn").Process(
+    proc = multiprocessing.get_context("fork").Process(
         target=_die_after_event_insert, args=(db_url, vid)
     )
     proc.start()
