@@ -173,3 +173,32 @@ def test_concurrent_open_verifications_do_not_duplicate(engine):
     with Session(engine) as s2:
         assert service.open_verifications(s2, NOW) == []
         assert s2.scalar(select(Verification.id).limit(1)) is not None
+
+
+def test_parallel_run_inserting_first_is_skipped(engine, monkeypatch):
+    """Another run commits a verification between our read and our insert: ours skips it."""
+    from sqlalchemy.orm import Session
+
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises writers: the interleaving cannot happen there")
+    with Session(engine) as s:
+        first, second = make_signal(s), make_signal(s, region="640521101")
+        s.commit()
+        first_id, second_id = first.id, second.id
+    real = service.verification_deadline
+    done = []
+
+    def racing(session, signal):
+        if not done:
+            done.append(1)
+            with Session(engine) as other:
+                service.open_verifications(other, NOW)  # the parallel run wins both
+                other.commit()
+        return real(session, signal)
+
+    monkeypatch.setattr(service, "verification_deadline", racing)
+    with Session(engine) as s:
+        assert service.open_verifications(s, NOW) == []
+        s.commit()
+        ids = s.scalars(select(Verification.signal_id).order_by(Verification.signal_id)).all()
+        assert ids == [first_id, second_id]

@@ -516,42 +516,65 @@ def open_verifications(session: Session, now: datetime | None = None) -> list[Ve
         .where(Signal.status == "open", Verification.id.is_(None))
         .order_by(Signal.id)
     )
-    made: list[Verification] = []
-    for signal in session.scalars(stmt).all():
-        cdc = cdc_for_region(session, signal.region_code)
-        due = verification_deadline(session, signal)
-        row = Verification(
-            signal_id=signal.id,
-            disease_code=signal.disease_code,
-            region_code=signal.region_code,
-            organisation_code=cdc.code if cdc else None,
-            status=PENDING,
-            assigned_at=now,
-            due_at=due,
-            checks=[],
-            version=1,
+    signals = list(session.scalars(stmt).all())
+    cdcs: dict[str, str | None] = {}
+    names: dict[str, str] = {}
+    pairs: list[tuple[Signal, Verification]] = []
+    for signal in signals:
+        if signal.region_code not in cdcs:
+            cdc = cdc_for_region(session, signal.region_code)
+            cdcs[signal.region_code] = cdc.code if cdc else None
+        pairs.append(
+            (
+                signal,
+                Verification(
+                    signal_id=signal.id,
+                    disease_code=signal.disease_code,
+                    region_code=signal.region_code,
+                    organisation_code=cdcs[signal.region_code],
+                    status=PENDING,
+                    assigned_at=now,
+                    due_at=verification_deadline(session, signal),
+                    checks=[],
+                    version=1,
+                ),
+            )
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            continue
+    try:  # one round trip for all; a parallel run's rows make it fall back to one by one
+        with session.begin_nested():
+            session.add_all([row for _, row in pairs])
+            session.flush()
+    except IntegrityError:
+        kept = []
+        for signal, row in pairs:
+            fresh = Verification(**{c.key: getattr(row, c.key) for c in _VERIFICATION_COLUMNS})
+            try:
+                with session.begin_nested():
+                    session.add(fresh)
+                    session.flush()
+            except IntegrityError:
+                continue
+            kept.append((signal, fresh))
+        pairs = kept
+    for signal, row in pairs:
         created(session, "verification", row, actor="system", now=now)
-        urgent = (due - signal.created_at) <= timedelta(hours=2)
-        name = disease_name(session, signal.disease_code)
+        urgent = (row.due_at - signal.created_at) <= timedelta(hours=2)
+        if signal.disease_code not in names:
+            names[signal.disease_code] = disease_name(session, signal.disease_code)
         notify_cdc(
             session,
             row.organisation_code,
             row.region_code,
             kind="verification_assigned_urgent" if urgent else "verification_assigned",
-            title=f"预警信号待核实:{name}({signal.region_code})",
-            body=f"{signal.explanation_zh}\n请于 {due:%Y-%m-%d %H:%M} (UTC) 前完成核实。",
+            title=f"预警信号待核实:{names[signal.disease_code]}({signal.region_code})",
+            body=f"{signal.explanation_zh}\n请于 {row.due_at:%Y-%m-%d %H:%M} (UTC) 前完成核实。",
             entity_type="verification",
             entity_id=row.id,
         )
-        made.append(row)
-    return made
+    return [row for _, row in pairs]
+
+
+_VERIFICATION_COLUMNS = [c for c in Verification.__table__.columns if c.key != "id"]
 
 
 def list_verifications(
