@@ -12,6 +12,8 @@ from yifang.catalog.commands import app as catalog_app
 from yifang.core.db import get_engine
 from yifang.core.migrate import upgrade
 from yifang.detect.commands import app as detect_app
+from yifang.hospital.commands import app as hospital_app
+from yifang.respond.commands import app as respond_app
 from yifang.simulate.commands import app as simulate_app
 
 console = Console()
@@ -22,8 +24,8 @@ app.add_typer(catalog_app, name="catalog", help="Reference data: diseases, regio
 app.add_typer(cases_app, name="cards", help="Report cards: list, show, review, export.")
 app.add_typer(detect_app, name="detect", help="Early-warning detection.")
 app.add_typer(simulate_app, name="simulate", help="The simulated city.")
-app.add_typer(__import__("yifang.respond.commands").respond.commands.app, name="respond")
-app.add_typer(__import__("yifang.hospital.commands").hospital.commands.app, name="hospital")
+app.add_typer(respond_app, name="respond", help="Verification, events, tasks, notifications.")
+app.add_typer(hospital_app, name="hospital", help="Hospital intake, case rules, drafts, syndromes.")
 
 
 @db_app.command("upgrade")
@@ -84,8 +86,12 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port)
 
 
-@app.command()
-def evaluate(
+evaluate_app = typer.Typer(no_args_is_help=True, help="Score detection on simulated data.")
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("noufaily")
+def evaluate_noufaily_cmd(
     methods: str = typer.Option("farrington,noufaily,ears_c3", help="Comma-separated methods."),
     scenarios: str = typer.Option("", help="Scenario numbers, e.g. 1-14,20 (default: all 42)."),
     series: int = typer.Option(100, min=5, max=10000, help="Simulated series per scenario."),
@@ -138,6 +144,55 @@ def evaluate(
     console.print(f"scores: {out / 'scores.csv'}  plot: {plot}")
 
 
+@evaluate_app.command("city")
+def evaluate_city_cmd(
+    days: int = typer.Option(365, min=7, max=3660, help="Days ending on --as-of to score."),
+    as_of: str = typer.Option("", help="Last day (default: the simulation's last day)."),
+    detect_first: bool = typer.Option(True, "--detect/--no-detect", help="Run detection first."),
+) -> None:
+    """Score the engine's signals against the simulated city's injected outbreaks."""
+    from datetime import date, timedelta
+
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from yifang.core.db import session_scope
+    from yifang.detect.engine import run_detection
+    from yifang.evaluate import evaluate_city
+    from yifang.simulate.models import SimRun
+
+    with session_scope() as session:
+        last = session.scalar(select(func.max(SimRun.end_date)))
+        if last is None and not as_of:
+            console.print("[red]no simulated city in this database: run `yifang simulate`[/red]")
+            raise typer.Exit(2)
+        try:
+            end = date.fromisoformat(as_of) if as_of else last
+        except ValueError:
+            console.print(f"[red]--as-of must be a date YYYY-MM-DD, got {as_of!r}[/red]")
+            raise typer.Exit(2) from None
+        assert end is not None
+        start = end - timedelta(days=days - 1)
+        if detect_first:
+            with console.status(f"running detection over {days} days …"):
+                run_detection(session, as_of=end, days=days)
+        scores = evaluate_city(session, start=start, end=end)
+    table = Table(title=f"signals against injected outbreaks, {start} .. {end}")
+    for col in ("rule", "POD", "found", "signals", "false", "false /100 region-weeks", "days"):
+        table.add_column(col, justify="right")
+    for r in scores:
+        table.add_row(
+            r.rule,
+            f"{r.pod:.2f}",
+            f"{r.detected}/{r.outbreaks}",
+            str(r.signals),
+            str(r.false_signals),
+            f"{r.false_per_100_region_weeks:.2f}",
+            f"{r.median_days_to_signal:.0f}",
+        )
+    console.print(table)
+
+
 def _parse_numbers(spec: str) -> list[int]:
     """'1-3,7' → [1, 2, 3, 7]; raises ValueError on anything else."""
     numbers: list[int] = []
@@ -170,6 +225,7 @@ def demo(
     from yifang.core.accounts import create_demo_users
     from yifang.core.db import session_scope
     from yifang.detect.engine import run_detection
+    from yifang.respond.jobs import run_jobs
     from yifang.simulate.service import build_city
 
     engine = get_engine()
@@ -197,6 +253,8 @@ def demo(
             f"detection: {det.series:,} series, {det.signals_new} new signals, "
             f"{det.signals_updated} updated"
         )
+        jobs = run_jobs(session)
+        console.print(f"verifications opened for {jobs.verifications_opened} signals")
     table = Table(title="demo logins (one per role)")
     for col in ("user", "password", "role"):
         table.add_column(col)

@@ -290,14 +290,14 @@ def run_detection(
             continue
         # Thresholds over the chart's whole span, for the alarmed series only (few and cheap),
         # so each signal's chart shows the threshold line and not just its alarm days.
-        chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
         chart_keys = [block.keys[s] for s in cols]
-        chart = run_method(
-            rule,
-            block.counts[:, cols],
-            chart_idx,
-            series_params(rule, chart_keys, disease_zh),
-        )
+        chart_params = series_params(rule, chart_keys, disease_zh)
+        chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
+        try:
+            chart = run_method(rule, block.counts[:, cols], chart_idx, chart_params)
+        except ValueError:  # the method needs more history than the chart's first periods
+            chart_idx = eval_idx
+            chart = run_method(rule, block.counts[:, cols], chart_idx, chart_params)
         for j, s in enumerate(cols):
             disease_code, region_code = block.keys[s]
             dz, de = names.get(disease_code, (disease_code, disease_code))
