@@ -372,3 +372,20 @@ def test_build_city_with_streams_writes_encounters_and_series(session) -> None:
     build_city(session, years=0.1, seed=9, end_date=date(2024, 3, 31), streams=True)
     session.commit()
     assert session.scalar(select(func.count()).select_from(sim_models.SimEncounter)) == n_enc
+
+
+def test_cli_writes_streams_and_encounters(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from yifang.simulate.commands import app
+
+    out = tmp_path / "sim"
+    res = CliRunner().invoke(
+        app,
+        ["--no-db", "--streams", "--out", str(out), "--years", "0.05", "--end", "2024-03-31",
+         "--formats", "csv,hl7"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in out.iterdir()}
+    assert {"streams.csv", "encounters.csv", "encounters.hl7", "cards.csv"} <= names
+    assert "encounters.fhir.ndjson" not in names and "encounters.jsonl" not in names

@@ -45,7 +45,17 @@ def simulate(
     seed: int = typer.Option(DEFAULT_SEED, min=0, help="Random seed: same seed, same city."),
     scale: float = typer.Option(1.0, min=0.001, help="Multiply every expected count."),
     out: Path | None = typer.Option(None, help="Write cards and ground truth into this folder."),
-    formats: str = typer.Option("csv,jsonl", help="File formats for --out: csv, jsonl, xlsx."),
+    formats: str = typer.Option(
+        "csv,jsonl,fhir,hl7",
+        help="File formats for --out: csv, jsonl, xlsx (cards); csv, jsonl, fhir, hl7 "
+        "(encounters, with --streams).",
+    ),
+    streams: bool = typer.Option(
+        False,
+        "--streams/--no-streams",
+        help="Also the other data streams (school absence, pharmacy sales, ILI%, multiplex "
+        "lab, livestock) and hospital encounters.",
+    ),
     db: bool = typer.Option(True, "--db/--no-db", help="Write into the database."),
     errors_share: float | None = typer.Option(
         None, min=0.0, max=1.0, help="Share of cards with a deliberate error (default: config)."
@@ -88,6 +98,7 @@ def simulate(
                         errors_share=errors_share,
                         scale=scale,
                         progress=step,
+                        streams=streams,
                     )
                 bar.update(task, total=report.cards, completed=report.cards, description="done")
                 console.print(
@@ -96,6 +107,11 @@ def simulate(
                     f"run {report.run_id} "
                     f"({report.seconds:.1f} s)"
                 )
+                if streams:
+                    console.print(
+                        f"[green]streams[/green]: {report.streams} series, "
+                        f"{report.encounters} hospital encounters"
+                    )
             if out is not None or plots is not None:
                 task = bar.add_task("simulating for files", total=None)
                 facts = None
@@ -117,6 +133,7 @@ def simulate(
                         scale=scale,
                         formats=fmts,
                         facts=facts,
+                        streams=streams,
                     )
                     console.print(
                         f"[green]files[/green]: {len(report.files)} in {out} "
@@ -135,6 +152,7 @@ def simulate(
                         None,
                         errors_share,
                         scale,
+                        streams=streams,
                     )
                 bar.update(task, total=1, completed=1, description="done")
             if plots is not None and result is not None:

@@ -122,15 +122,35 @@ def _departments(
     return dept
 
 
+_MAX_DAYS = 60  # "{d}天" beyond this reads as the last value
+_MAX_YEARS = 20
+
+
+def _complaint_pool(templates: tuple[str, ...]) -> NDArray[Any]:
+    """Every template filled for d = 0..60 days and y = 0..20 years: (T, 61, 21)."""
+    pool = np.empty((len(templates), _MAX_DAYS + 1, _MAX_YEARS + 1), dtype=object)
+    for k, t in enumerate(templates):
+        for d in range(_MAX_DAYS + 1):
+            for y in range(_MAX_YEARS + 1):
+                pool[k, d, y] = t.format(d=max(d, 1), y=max(y, 1))
+    return pool
+
+
+_POOLS: dict[tuple[str, ...], NDArray[Any]] = {}
+
+
 def _complaints(
     rng: np.random.Generator, templates: list[str], days: NDArray[np.int64]
 ) -> list[str]:
+    """A chief complaint per visit: a random template with the days since onset filled in."""
+    key = tuple(templates)
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = _complaint_pool(key)
     pick = rng.integers(0, len(templates), days.size)
-    years = rng.integers(1, 21, days.size)
-    return [
-        templates[int(k)].format(d=max(int(d), 1), y=int(y))
-        for k, d, y in zip(pick, days, years, strict=True)
-    ]
+    years = rng.integers(1, _MAX_YEARS + 1, days.size)
+    d = np.clip(np.asarray(days, dtype=np.int64), 1, _MAX_DAYS)
+    return list(pool[pick, d, years].tolist())
 
 
 def _day_factor(result: SimulationResult) -> NDArray[np.float64]:
@@ -247,20 +267,30 @@ def _lab_orders(
     subtype: NDArray[Any],
     first: int,
 ) -> list[tuple[int, LabTest, str]]:
-    out: list[tuple[int, LabTest, str]] = []
-    for j in range(leaf.size):
-        tests = list(pres.labs.always.get(str(leaf[j]), []))
-        if confirmed[j]:
-            tests += pres.labs.confirmed
-        for t in tests:
-            results = dict(t.results)
-            marker = _SUBTYPE_RESULT.get(str(subtype[j]))
-            if marker and any(marker in r for r in results):
-                results = {r: w for r, w in results.items() if marker in r}
-            keys = list(results)
-            w = np.array([results[k] for k in keys], dtype=np.float64)
-            out.append((first + j, t, keys[int(rng.choice(len(keys), p=w / w.sum()))]))
-    return out
+    """The tests of each case's diagnosis encounter (row ``first + j``) and their results."""
+    orders: list[tuple[int, int, LabTest, str]] = []
+    wanted: list[tuple[NDArray[np.int64], LabTest]] = []
+    for code, tests in pres.labs.always.items():
+        rows = np.flatnonzero(leaf == code)
+        wanted += [(rows, t) for t in tests]
+    rows_confirmed = np.flatnonzero(confirmed)
+    wanted += [(rows_confirmed, t) for t in pres.labs.confirmed]
+    for order, (rows, t) in enumerate(wanted):
+        if rows.size == 0:
+            continue
+        keys = list(t.results)
+        w = np.array([t.results[k] for k in keys], dtype=np.float64)
+        picked = np.array(keys, dtype=object)[rng.choice(len(keys), rows.size, p=w / w.sum())]
+        # a typed virus (EV71, CA16) shows in its own result
+        for sub, marker in _SUBTYPE_RESULT.items():
+            match = [k for k in keys if marker in k]
+            if match:
+                picked[subtype[rows] == sub] = match[0]
+        orders += [
+            (int(j), order, t, str(r)) for j, r in zip(rows.tolist(), picked.tolist(), strict=True)
+        ]
+    orders.sort(key=lambda o: (o[0], o[1]))
+    return [(first + j, t, r) for j, _, t, r in orders]
 
 
 _COLUMNS = (
@@ -337,18 +367,23 @@ def _background_columns(
     sex = np.where(rng.random(n) < cond.male, "1", "2")
     to_county = rng.random(n) < county_share
     pick = rng.random(n)
-    orgs = []
-    for t, c, u in zip(town.tolist(), to_county.tolist(), pick.tolist(), strict=True):
+    orgs = np.empty(n, dtype=object)
+    for t in np.unique(town).tolist():
+        sel = np.flatnonzero(town == t)
         local = city.township_reporters.get(t)
-        pool = local if (local and not c) else city.county_reporters.get(city.county[t])
-        pool = pool or city.all_reporters()
-        orgs.append(pool[int(u * len(pool))].code)
+        county = city.county_reporters.get(city.county[t]) or city.all_reporters()
+        go_county = to_county[sel] if local else np.ones(sel.size, dtype=bool)
+        for pool, rows in ((local, sel[~go_county]), (county, sel[go_county])):
+            if rows.size == 0 or not pool:
+                continue
+            codes = np.array([r.code for r in pool], dtype=object)
+            orgs[rows] = codes[(pick[rows] * codes.size).astype(np.int64)]
     hour = rng.choice(24, n, p=_HOUR_WEIGHTS)
     minute = days * 1440 + hour * 60 + rng.integers(0, 60, n)
     return {
         "kind": ["background"] * n,
         "minute": minute.tolist(),
-        "org": orgs,
+        "org": orgs.tolist(),
         "township": town.tolist(),
         "age": ages.tolist(),
         "sex": sex.tolist(),
@@ -432,10 +467,13 @@ def _turnaround_hours(test: LabTest) -> int:
 
 def _visit_numbers(org: NDArray[Any]) -> NDArray[Any]:
     """``{org}-{n:08d}`` with n the running number of the visit at its hospital."""
-    seen: dict[str, int] = {}
-    out = np.empty(org.size, dtype=object)
-    for i, o in enumerate(org.tolist()):
-        k = seen.get(o, 0) + 1
-        seen[o] = k
-        out[i] = f"{o}-{k:08d}"
+    codes = org.astype(str)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1]
+    run_start = np.repeat(starts, np.diff(np.r_[starts, codes.size]))
+    number = np.empty(codes.size, dtype=np.int64)
+    number[order] = np.arange(codes.size) - run_start + 1
+    out = np.empty(codes.size, dtype=object)
+    out[:] = [f"{o}-{k:08d}" for o, k in zip(codes.tolist(), number.tolist(), strict=True)]
     return out

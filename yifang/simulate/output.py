@@ -375,9 +375,17 @@ def write_stream_files(result: SimulationResult, streams: StreamSet, out_dir: Pa
     return [path, _write_csv(out_dir / "places.csv", PLACE_COLUMNS, places)]
 
 
+def _int32_bytes(values: Any) -> bytes:
+    import numpy as np
+
+    return bytes(np.ascontiguousarray(values, dtype="<i4").tobytes())
+
+
 def stream_rows(session: Session, run_id: int) -> list[tuple[str, str, str, date, int, int | None]]:
     """The long rows (stream, region_code, place_id, date, value, denominator) of a run."""
     from datetime import timedelta
+
+    import numpy as np
 
     from yifang.simulate.models import SimStream
 
@@ -385,10 +393,14 @@ def stream_rows(session: Session, run_id: int) -> list[tuple[str, str, str, date
     for s in session.scalars(
         select(SimStream).where(SimStream.run_id == run_id).order_by(SimStream.id)
     ):
+        days = np.frombuffer(s.days, dtype="<i4").tolist()
+        values = np.frombuffer(s.values, dtype="<i4").tolist()
         dens: list[int | None] = (
-            list(s.denominators) if s.denominators is not None else [None] * len(s.days)
+            np.frombuffer(s.denominators, dtype="<i4").tolist()
+            if s.denominators is not None
+            else [None] * len(days)
         )
-        for d, v, n in zip(s.days, s.values, dens, strict=True):
+        for d, v, n in zip(days, values, dens, strict=True):
             out.append(
                 (s.stream, s.region_code, s.place_id, s.first_date + timedelta(days=d), v, n)
             )
@@ -433,7 +445,9 @@ def _times(session: Session, start: date, minutes: Any) -> list[Any]:
     if session.connection().dialect.name == "sqlite":
         # SQLAlchemy's SQLite DateTime format: 'YYYY-MM-DD HH:MM:SS.ffffff'
         text = np.datetime_as_string(stamps.astype("datetime64[us]"), unit="us")
-        return [t.replace("T", " ") for t in text.tolist()]
+        chars = text.astype("<U26").view("<U1").reshape(-1, 26).copy()
+        chars[:, 10] = " "
+        return list(chars.view("<U26").ravel().tolist())
     return list(stamps.astype("datetime64[us]").tolist())
 
 
@@ -458,9 +472,9 @@ def write_streams_database(
                     "region_code": s.region_code,
                     "place_id": s.place_id,
                     "first_date": streams.start,
-                    "days": s.days.tolist(),
-                    "values": s.value.tolist(),
-                    "denominators": None if s.denominator is None else s.denominator.tolist(),
+                    "days": _int32_bytes(s.days),
+                    "values": _int32_bytes(s.value),
+                    "denominators": None if s.denominator is None else _int32_bytes(s.denominator),
                 }
                 for s in streams.series
             ],
