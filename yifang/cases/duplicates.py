@@ -217,7 +217,14 @@ def scan_batch(
     for start in range(low, high + 1, chunk):
 
         def new(c: Any, start: int = start) -> ColumnElement[bool]:
-            return and_(c.import_batch_id == batch_id, c.id >= start, c.id < start + chunk)
+            # coalesce(): right after an import the planner's statistics still say the batch
+            # is empty and would pick ix_card_batch, reading the whole batch per chunk; the
+            # expression leaves it the primary-key range.
+            return and_(
+                func.coalesce(c.import_batch_id, -1) == batch_id,
+                c.id >= start,
+                c.id < start + chunk,
+            )
 
         created += _store(session, _pairs(session, new), now)
     return created
