@@ -1,26 +1,44 @@
-"""The early-warning engine: counts cases into series, runs the configured algorithms and
-records signals.
+"""The early-warning engine: series of counts in batches, the configured algorithms over each
+batch, and the signals their alarms raise.
 
 A run takes an analysis date ``as_of`` and a number of ``days`` to evaluate (1 for the daily
-job, more to back-fill). For every rule of ``data/methods.yaml`` it builds one block of
-series — every disease the rule applies to × every region of the rule's level that had a
-case in the history window — as a (T, S) array of counts per period (days, or 7-day blocks
-ending on ``as_of``), runs the algorithm on the whole block at once, and turns alarms into
-signals. An alarm of the same disease, region and rule within ``close_after`` periods of the
-open signal's last alarm updates that signal rather than opening a new one.
+job, more to back-fill). For every rule of ``data/methods.yaml`` it goes through three parts:
 
-Incremental runs (after an import) restrict the series to the diseases and regions of the
-cards changed since the previous run.
+* a **series source** gives the rule's disease × region series (every disease the rule
+  applies to × every region of the rule's level) as batches of at most ``batch_size``
+  series, each a (T, S) array of counts per period (days, or 7-day blocks ending on
+  ``as_of``). :class:`CardSource` counts the report cards in the database (one SQL
+  ``GROUP BY`` per rule, kept sparse until a batch is made dense); :class:`CountArraySource`
+  reads daily counts (regions × diseases × days) from an array or a memory-mapped ``.npy``
+  file, for national-size sets. Series with no case in the window are left out: they cannot
+  alarm.
+* the **batch runner** (:func:`evaluate_batch`) evaluates one batch: a pure function of the
+  batch, so it runs here one batch after another (the default runner, ``map``) or on a Dask
+  cluster (:func:`yifang.detect.distributed.dask_runner`) with the same results. Series whose
+  evaluated counts cannot reach an alarm (:func:`may_alarm`, e.g. no case in the current
+  7-day window of the moving percentile method) are not fitted; the others are evaluated at
+  once, and each alarm comes back with its chart data.
+* the **signal writer** (:class:`SignalWriter`) turns alarms into signals. An alarm of the
+  same disease, region and rule within ``close_after`` periods of the open signal's last
+  alarm updates that signal rather than opening a new one; an alarm on a day an existing
+  signal already covers (a re-run) changes nothing.
+
+Memory is bounded by the batch (a (T, batch_size) array and the method's temporaries), not
+by the number of series; the card source also holds the rule's non-zero cells.
+
+Incremental runs (after an import) evaluate only the series the new data touch: the
+(disease, region) pairs of the cards created or changed since the previous finished run.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +55,16 @@ from yifang.detect.models import DetectionRun, Signal
 
 #: Periods of counts kept in a signal for its chart.
 CHART_PERIODS = 60
+#: Series evaluated at once by default: a (T, 5,000) block of five years of days is ~75 MB.
+DEFAULT_BATCH_SIZE = 5_000
 Progress = Callable[[str, int, int], None]
+#: (disease of the series, township code) of the cards an incremental run looks at.
+Touched = set[tuple[str, str]]
+
+
+# ---------------------------------------------------------------------------------------
+# Series and batches
+# ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -49,22 +76,137 @@ class SeriesBlock:
     counts: NDArray[np.float64]
 
 
-@dataclass
-class RunReport:
-    """What one run did."""
+class SeriesBatch(Protocol):
+    """A batch of series that can be made into a :class:`SeriesBlock` where it is evaluated.
 
-    run_id: int
-    as_of: date
-    series: int = 0
-    alarms: int = 0
-    signals_new: int = 0
-    signals_updated: int = 0
-    skipped_rules: list[str] = field(default_factory=list)
+    Batches are small and picklable (sparse cells, or a file name and a slice), so a runner
+    can send them to other processes or machines and make them dense there.
+    """
+
+    def load(self) -> SeriesBlock:
+        """The batch's counts as a dense block."""
+        ...
+
+
+class SeriesSource(Protocol):
+    """Where series come from: the card table, an array of counts, a file."""
+
+    def supports(self, rule: Rule) -> bool:
+        """Whether the source has series at the rule's region level."""
+        ...
+
+    def batches(
+        self,
+        rule: Rule,
+        disease_codes: Collection[str],
+        *,
+        as_of: date,
+        history_days: int,
+        batch_size: int,
+        touched: Touched | None = None,
+    ) -> list[SeriesBatch]:
+        """The rule's series in batches of at most ``batch_size``; with ``touched`` only the
+        series holding a touched (disease, township) pair."""
+        ...
+
+
+def _window(as_of: date, granularity: str, history_days: int) -> tuple[int, int, date]:
+    """Period length (days), number of periods and first day of the history window."""
+    period = PERIOD_DAYS[granularity]
+    n_periods = max(1, history_days // period)
+    return period, n_periods, as_of - timedelta(days=n_periods * period - 1)
+
+
+def _period_ends(as_of: date, period: int, n_periods: int) -> list[date]:
+    return [as_of - timedelta(days=(n_periods - 1 - t) * period) for t in range(n_periods)]
+
+
+def touched_keys(touched: Touched, level: str) -> set[tuple[str, str]]:
+    """The series keys (disease, region at ``level``) holding the touched pairs."""
+    digits = LEVEL_DIGITS[level]
+    return {(d, r[:digits]) for d, r in touched}
+
+
+def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    size = max(1, int(size))
+    for lo in range(0, n, size):
+        yield lo, min(lo + size, n)
 
 
 def _date_column() -> Any:
     # date() exists in SQLite and PostgreSQL; untyped so each driver's own value comes back.
     return func.date(Card.diagnosis_time, type_=String)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Non-zero counts of a set of series: cell k adds ``n[k]`` to series ``s[k]`` at ``t[k]``."""
+
+    keys: list[tuple[str, str]]
+    t: NDArray[np.int64]
+    s: NDArray[np.int64]
+    n: NDArray[np.float64]
+
+
+def _count_cells(
+    session: Session,
+    *,
+    disease_codes: Iterable[str],
+    level: str,
+    as_of: date,
+    period: int,
+    n_periods: int,
+    start: date,
+    regions: Iterable[str] | None,
+    series_of: Mapping[str, str] | None,
+) -> _Cells:
+    """Count non-deleted cards by series × period (one SQL GROUP BY); keys sorted."""
+    digits = LEVEL_DIGITS[level]
+    day = _date_column().label("day")
+    region = func.substr(Card.address_code, 1, digits).label("region")
+    stmt = (
+        select(Card.disease_code, region, day, func.count())
+        .where(
+            Card.status != "deleted",
+            Card.disease_code.in_(list(disease_codes)),
+            Card.diagnosis_time >= datetime.combine(start, datetime.min.time()),
+            Card.diagnosis_time < datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
+        )
+        .group_by(Card.disease_code, region, day)
+    )
+    if regions is not None:
+        prefixes = sorted({r[:digits] for r in regions})
+        stmt = stmt.where(or_(*[Card.address_code.startswith(p) for p in prefixes]))
+    index: dict[tuple[str, str], int] = {}
+    ts: list[int] = []
+    ss: list[int] = []
+    ns: list[int] = []
+    for disease_code, region_code, day_value, n in session.execute(stmt):
+        d = day_value if isinstance(day_value, date) else date.fromisoformat(str(day_value)[:10])
+        t = n_periods - 1 - (as_of - d).days // period
+        if not 0 <= t < n_periods:
+            continue
+        key = ((series_of or {}).get(disease_code, disease_code), str(region_code))
+        ts.append(t)
+        ss.append(index.setdefault(key, len(index)))
+        ns.append(int(n))
+    keys = sorted(index)
+    rank = np.empty(len(index), dtype=np.int64)
+    for new, key in enumerate(keys):
+        rank[index[key]] = new
+    s_arr = rank[np.asarray(ss, dtype=np.int64)] if ss else np.zeros(0, dtype=np.int64)
+    return _Cells(
+        keys=keys,
+        t=np.asarray(ts, dtype=np.int64),
+        s=s_arr,
+        n=np.asarray(ns, dtype=np.float64),
+    )
+
+
+def _dense(cells: _Cells, n_periods: int) -> NDArray[np.float64]:
+    counts = np.zeros((n_periods, len(cells.keys)), dtype=np.float64)
+    np.add.at(counts, (cells.t, cells.s), cells.n)
+    return counts
 
 
 def build_series(
@@ -83,43 +225,260 @@ def build_series(
     Periods are days, or 7-day blocks whose last one ends on ``as_of`` (so weekly series are
     comparable across years to within a day). Series with no case in the window are left out:
     they cannot alarm. ``series_of`` folds card diseases into the disease of the series
-    (e.g. every pulmonary-TB sub-type into TB); unmapped codes are their own series.
+    (e.g. every pulmonary-TB sub-type into TB); unmapped codes are their own series. Keys are
+    sorted. One block for all series: :class:`CardSource` makes batches of it instead.
     """
-    digits = LEVEL_DIGITS[level]
-    period = PERIOD_DAYS[granularity]
-    n_periods = max(1, history_days // period)
-    start = as_of - timedelta(days=n_periods * period - 1)
-    day = _date_column().label("day")
-    region = func.substr(Card.address_code, 1, digits).label("region")
-    stmt = (
-        select(Card.disease_code, region, day, func.count())
-        .where(
-            Card.status != "deleted",
-            Card.disease_code.in_(list(disease_codes)),
-            Card.diagnosis_time >= datetime.combine(start, datetime.min.time()),
-            Card.diagnosis_time < datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
-        )
-        .group_by(Card.disease_code, region, day)
+    period, n_periods, start = _window(as_of, granularity, history_days)
+    cells = _count_cells(
+        session,
+        disease_codes=disease_codes,
+        level=level,
+        as_of=as_of,
+        period=period,
+        n_periods=n_periods,
+        start=start,
+        regions=regions,
+        series_of=series_of,
     )
-    region_list = list(regions) if regions is not None else None
-    if region_list is not None:
-        stmt = stmt.where(or_(*[Card.address_code.startswith(r[:digits]) for r in region_list]))
-    rows = session.execute(stmt).all()
-    index: dict[tuple[str, str], int] = {}
-    cells: list[tuple[int, int, int]] = []
-    for disease_code, region_code, day_value, n in rows:
-        d = day_value if isinstance(day_value, date) else date.fromisoformat(str(day_value)[:10])
-        t = n_periods - 1 - (as_of - d).days // period
-        if not 0 <= t < n_periods:
-            continue
-        key = ((series_of or {}).get(disease_code, disease_code), region_code)
-        s = index.setdefault(key, len(index))
-        cells.append((t, s, int(n)))
-    counts = np.zeros((n_periods, len(index)), dtype=np.float64)
-    for t, s, n in cells:
-        counts[t, s] += n
-    period_end = [as_of - timedelta(days=(n_periods - 1 - t) * period) for t in range(n_periods)]
-    return SeriesBlock(keys=list(index), period_end=period_end, counts=counts)
+    return SeriesBlock(
+        keys=cells.keys,
+        period_end=_period_ends(as_of, period, n_periods),
+        counts=_dense(cells, n_periods),
+    )
+
+
+@dataclass(frozen=True)
+class CardBatch:
+    """Some series of the card table, kept as their non-zero cells until loaded."""
+
+    cells: _Cells
+    period_end: list[date]
+
+    def load(self) -> SeriesBlock:
+        return SeriesBlock(
+            keys=list(self.cells.keys),
+            period_end=list(self.period_end),
+            counts=_dense(self.cells, len(self.period_end)),
+        )
+
+
+@dataclass
+class CardSource:
+    """Series counted from the report cards (by date of diagnosis, deleted cards excluded).
+
+    ``series_of`` folds sub-type diseases into the disease of their series.
+    """
+
+    session: Session
+    series_of: Mapping[str, str] = field(default_factory=dict)
+
+    def supports(self, rule: Rule) -> bool:
+        return rule.level in LEVEL_DIGITS
+
+    def batches(
+        self,
+        rule: Rule,
+        disease_codes: Collection[str],
+        *,
+        as_of: date,
+        history_days: int,
+        batch_size: int,
+        touched: Touched | None = None,
+    ) -> list[SeriesBatch]:
+        period, n_periods, start = _window(as_of, rule.granularity, history_days)
+        wanted = touched_keys(touched, rule.level) if touched is not None else None
+        cells = _count_cells(
+            self.session,
+            disease_codes=disease_codes,
+            level=rule.level,
+            as_of=as_of,
+            period=period,
+            n_periods=n_periods,
+            start=start,
+            regions=None if wanted is None else [r for _, r in wanted],
+            series_of=self.series_of,
+        )
+        keep = np.arange(len(cells.keys))
+        if wanted is not None:
+            keep = np.array([i for i, k in enumerate(cells.keys) if k in wanted], dtype=np.int64)
+        period_end = _period_ends(as_of, period, n_periods)
+        order = np.argsort(cells.s, kind="stable")
+        s_sorted = cells.s[order]
+        out: list[SeriesBatch] = []
+        for lo, hi in _chunks(keep.size, batch_size):
+            members = keep[lo:hi]
+            local = np.full(len(cells.keys), -1, dtype=np.int64)
+            local[members] = np.arange(members.size)
+            # cells of the series from members[0] to members[-1], then those kept
+            a, b = np.searchsorted(s_sorted, [members[0], members[-1] + 1])
+            pick = order[a:b]
+            pick = pick[local[cells.s[pick]] >= 0]
+            out.append(
+                CardBatch(
+                    cells=_Cells(
+                        keys=[cells.keys[i] for i in members],
+                        t=cells.t[pick],
+                        s=local[cells.s[pick]],
+                        n=cells.n[pick],
+                    ),
+                    period_end=period_end,
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class ArrayBatch:
+    """Some series of a daily count array (regions × diseases × days), loaded on demand.
+
+    ``data`` is the array (or the part of it this batch reads) when it lives in memory;
+    otherwise ``path`` names an ``.npy`` file that is memory-mapped on load, so a worker on
+    another machine reads only its slice (the file must be reachable there).
+    """
+
+    keys: list[tuple[str, str]]
+    region_idx: NDArray[np.int64]
+    disease_idx: NDArray[np.int64]
+    day_lo: int
+    day_hi: int
+    period: int
+    period_end: list[date]
+    data: NDArray[Any] | None = None
+    path: str | None = None
+    region_offset: int = 0
+
+    def load(self) -> SeriesBlock:
+        arr: NDArray[Any]
+        if self.data is not None:
+            arr = self.data
+        elif self.path is not None:
+            arr = np.load(self.path, mmap_mode="r")
+        else:
+            raise ValueError("an ArrayBatch needs data or a path")
+        r = self.region_idx - self.region_offset
+        r0, r1 = int(r.min()), int(r.max()) + 1
+        lo, hi = max(self.day_lo, 0), self.day_hi
+        part = np.asarray(arr[self.region_offset + r0 : self.region_offset + r1, :, lo:hi])
+        # (S, days) → (days, S), float, NaN (unknown) before the array's first day
+        daily = np.asarray(part[r - r0, self.disease_idx], dtype=np.float64).T
+        if self.day_lo < 0:
+            daily = np.concatenate([np.full((-self.day_lo, daily.shape[1]), np.nan), daily])
+        n_periods = len(self.period_end)
+        counts = daily
+        if self.period > 1:  # 7-day blocks; a block with a missing day is missing
+            counts = daily.reshape(n_periods, self.period, -1).sum(axis=1)
+        has_case = np.nansum(counts, axis=0) > 0
+        if not has_case.all():
+            cols = np.flatnonzero(has_case)
+            return SeriesBlock(
+                keys=[self.keys[i] for i in cols],
+                period_end=list(self.period_end),
+                counts=np.ascontiguousarray(counts[:, cols]),
+            )
+        return SeriesBlock(keys=list(self.keys), period_end=list(self.period_end), counts=counts)
+
+
+@dataclass
+class CountArraySource:
+    """Daily counts of ``regions`` × ``diseases`` × days from ``first_day`` on.
+
+    The counts are an array of shape (R, D, days) in memory, or an ``.npy`` file of that shape
+    (see :meth:`from_npy`; e.g. ``yifang.simulate.counts.write_national_npy``), read a slice
+    at a time through a memory map. The regions are at one ``level``; rules of other levels
+    are not supported. Days before ``first_day`` are unknown (NaN), not zero.
+    """
+
+    diseases: Sequence[str]
+    regions: Sequence[str]
+    first_day: date
+    level: str = "county"
+    counts: NDArray[Any] | None = None
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVEL_DIGITS:
+            raise ValueError(f"level must be one of {sorted(LEVEL_DIGITS)}, got {self.level!r}")
+        shape = self._shape()
+        if len(shape) != 3 or shape[:2] != (len(self.regions), len(self.diseases)):
+            raise ValueError(
+                f"counts must have shape (regions={len(self.regions)}, "
+                f"diseases={len(self.diseases)}, days), got {shape}"
+            )
+
+    @classmethod
+    def from_npy(
+        cls,
+        path: Path | str,
+        *,
+        diseases: Sequence[str],
+        regions: Sequence[str],
+        first_day: date,
+        level: str = "county",
+    ) -> CountArraySource:
+        """A source over an ``.npy`` file of shape (regions, diseases, days)."""
+        return cls(diseases, regions, first_day, level, path=Path(path))
+
+    def _shape(self) -> tuple[int, ...]:
+        if self.counts is not None:
+            return tuple(self.counts.shape)
+        if self.path is None:
+            raise ValueError("CountArraySource needs counts or a path")
+        return tuple(np.load(self.path, mmap_mode="r").shape)
+
+    def supports(self, rule: Rule) -> bool:
+        return rule.level == self.level
+
+    def batches(
+        self,
+        rule: Rule,
+        disease_codes: Collection[str],
+        *,
+        as_of: date,
+        history_days: int,
+        batch_size: int,
+        touched: Touched | None = None,
+    ) -> list[SeriesBatch]:
+        period, n_periods, start = _window(as_of, rule.granularity, history_days)
+        n_days = self._shape()[2]
+        day_hi = (as_of - self.first_day).days + 1
+        if not 0 < day_hi <= n_days:
+            last = self.first_day + timedelta(days=n_days - 1)
+            raise ValueError(f"as_of {as_of} lies outside the counts ({self.first_day}..{last})")
+        day_lo = (start - self.first_day).days
+        codes = set(disease_codes)
+        d_idx = [i for i, d in enumerate(self.diseases) if d in codes]
+        pairs = [(r, d) for r in range(len(self.regions)) for d in d_idx]
+        if touched is not None:
+            wanted = touched_keys(touched, self.level)
+            pairs = [(r, d) for r, d in pairs if (self.diseases[d], self.regions[r]) in wanted]
+        period_end = _period_ends(as_of, period, n_periods)
+        out: list[SeriesBatch] = []
+        for lo, hi in _chunks(len(pairs), batch_size):
+            r_idx = np.array([p[0] for p in pairs[lo:hi]], dtype=np.int64)
+            data, offset = None, 0
+            if self.counts is not None:
+                offset = int(r_idx.min())
+                data = self.counts[offset : int(r_idx.max()) + 1]
+            out.append(
+                ArrayBatch(
+                    keys=[(self.diseases[d], self.regions[r]) for r, d in pairs[lo:hi]],
+                    region_idx=r_idx,
+                    disease_idx=np.array([p[1] for p in pairs[lo:hi]], dtype=np.int64),
+                    day_lo=day_lo,
+                    day_hi=day_hi,
+                    period=period,
+                    period_end=period_end,
+                    data=data,
+                    path=None if self.path is None else str(self.path),
+                    region_offset=offset,
+                )
+            )
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Batch runner
+# ---------------------------------------------------------------------------------------
 
 
 def series_params(
@@ -155,6 +514,196 @@ def run_method(
     return result
 
 
+def _window_sums(
+    counts: NDArray[np.float64], eval_idx: NDArray[np.int64], window: int
+) -> NDArray[np.float64]:
+    """Cases in the ``window`` periods ending on each evaluated period (missing as 0)."""
+    window = max(1, int(window))
+    lo = max(0, int(eval_idx.min()) - window + 1)
+    seg = np.nan_to_num(counts[lo : int(eval_idx.max()) + 1], nan=0.0)
+    c = np.concatenate([np.zeros((1, seg.shape[1])), np.cumsum(seg, axis=0)])
+    start = np.maximum(eval_idx - window + 1, lo) - lo
+    sums: NDArray[np.float64] = c[eval_idx - lo + 1] - c[start]
+    return sums
+
+
+def may_alarm(
+    rule: Rule,
+    counts: NDArray[np.float64],
+    eval_idx: NDArray[np.int64],
+    params: Mapping[str, Any],
+) -> NDArray[np.bool_]:
+    """Series that can alarm on an evaluated period; the others need no fit.
+
+    Exact screens, from each method's alarm rule (a screened-out series never alarms):
+
+    * ``mpm``: an alarm needs X_t >= ``min_cases`` (cases in the current ``period_length``
+      days);
+    * ``fixed_threshold``: an alarm needs the window's cases to reach ``threshold``;
+    * ``farrington_flexible``: no alarm where the count is 0 (R's ``observed != 0``);
+    * ``ears_c``: the threshold is at least 0 (C3) or the baseline mean plus a non-negative
+      multiple of sigma (C1, C2 with ``alpha`` <= 0.5), so a count of 0 never exceeds it.
+
+    Every other method evaluates every series.
+    """
+    S = counts.shape[1]
+    everything = np.ones(S, dtype=bool)
+    if eval_idx.size == 0:
+        return everything
+    method = rule.method
+    if method == "mpm":
+        floor = float(params.get("min_cases", 1.0))
+        if floor <= 0:
+            return everything
+        X = _window_sums(counts, eval_idx, int(params.get("period_length", 7)))
+        return np.asarray((floor <= X).any(axis=0), dtype=bool)
+    if method == "fixed_threshold":
+        n = float(np.min(np.asarray(params.get("threshold", 1.0), dtype=np.float64)))
+        X = _window_sums(counts, eval_idx, int(params.get("window", 1)))
+        return np.asarray((n <= X).any(axis=0), dtype=bool)
+    nonzero = np.asarray((np.nan_to_num(counts[eval_idx], nan=0.0) != 0).any(axis=0), dtype=bool)
+    if method == "farrington_flexible":
+        return nonzero
+    if method == "ears_c":
+        alpha = params.get("alpha")
+        if params.get("method", "C1") == "C3" or alpha is None or float(alpha) <= 0.5:
+            return nonzero
+    return everything
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """One series alarming on one period, with what the signal shows."""
+
+    disease_code: str
+    region_code: str
+    day: date
+    observed: float
+    expected: float | None
+    upperbound: float | None
+    chart: dict[str, Any]
+
+
+@dataclass
+class BatchResult:
+    """What one batch gave: series in it, series fitted, alarms in key then date order."""
+
+    series: int = 0
+    evaluated: int = 0
+    alarms: list[Alarm] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One batch to evaluate under one rule, with all it needs (picklable).
+
+    ``periods`` is how many periods ending on the analysis day are evaluated;
+    ``disease_names`` maps disease codes to Chinese names (for per-disease percentiles).
+    """
+
+    rule: Rule
+    batch: SeriesBatch
+    periods: int
+    disease_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def _value(arr: NDArray[np.float64] | None, i: int, s: int) -> float | None:
+    if arr is None:
+        return None
+    v = float(arr[i, s] if arr.ndim == 2 else arr[i])
+    return v if math.isfinite(v) else None
+
+
+def _as_2d(arr: NDArray[Any] | None, rows: int) -> NDArray[Any] | None:
+    return None if arr is None else np.asarray(arr).reshape(rows, -1)
+
+
+def evaluate_batch(job: BatchJob) -> BatchResult:
+    """Run the rule's method on one batch and return its alarms with their chart data.
+
+    Only the series :func:`may_alarm` keeps are fitted; the alarms are those a run over the
+    whole batch would give. The chart of an alarmed series re-runs the method over the last
+    :data:`CHART_PERIODS` periods of that series alone.
+    """
+    rule = job.rule
+    block = job.batch.load()
+    S = len(block.keys)
+    if S == 0:
+        return BatchResult()
+    T = block.counts.shape[0]
+    eval_idx = np.arange(T - min(max(1, job.periods), T), T, dtype=np.int64)
+    params = series_params(rule, block.keys, job.disease_names)
+    cand = np.flatnonzero(may_alarm(rule, block.counts, eval_idx, params))
+    out = BatchResult(series=S, evaluated=int(cand.size))
+    if cand.size == 0:
+        return out
+    counts = block.counts if cand.size == S else block.counts[:, cand]
+    keys = block.keys if cand.size == S else [block.keys[s] for s in cand]
+    result = run_method(rule, counts, eval_idx, series_params(rule, keys, job.disease_names))
+    alarm = np.asarray(result.alarm, dtype=bool).reshape(eval_idx.size, -1)
+    observed = np.asarray(result.observed, dtype=np.float64).reshape(eval_idx.size, -1)
+    expected = _as_2d(result.expected, eval_idx.size)
+    upper = _as_2d(result.upperbound, eval_idx.size)
+    cols = [int(x) for x in np.flatnonzero(alarm.any(axis=0))]
+    if not cols:
+        return out
+    # Thresholds over the chart's whole span, for the alarmed series only (few and cheap),
+    # so each signal's chart shows the threshold line and not just its alarm days.
+    chart_keys = [keys[s] for s in cols]
+    chart_params = series_params(rule, chart_keys, job.disease_names)
+    chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
+    try:
+        chart = run_method(rule, counts[:, cols], chart_idx, chart_params)
+    except ValueError:  # the method needs more history than the chart's first periods
+        chart_idx = eval_idx
+        chart = run_method(rule, counts[:, cols], chart_idx, chart_params)
+    for j, s in enumerate(cols):
+        disease_code, region_code = keys[s]
+        for i in (int(x) for x in np.flatnonzero(alarm[:, s])):
+            t = int(eval_idx[i])
+            out.alarms.append(
+                Alarm(
+                    disease_code=disease_code,
+                    region_code=region_code,
+                    day=block.period_end[t],
+                    observed=float(observed[i, s]),
+                    expected=_value(expected, i, s),
+                    upperbound=_value(upper, i, s),
+                    chart=_chart(block.period_end, chart, chart_idx, t, j),
+                )
+            )
+    return out
+
+
+def _chart(
+    period_end: list[date], result: DetectionResult, idx: NDArray[np.int64], t: int, j: int
+) -> dict[str, Any]:
+    """Observed values and thresholds of the periods up to ``t`` (column ``j`` of ``result``).
+
+    The observed value is the one the method compares with its threshold (e.g. the 7-day
+    count for the moving percentile method), so the two lines of the chart are comparable.
+    """
+    pos = {int(x): i for i, x in enumerate(idx)}
+    span = [tt for tt in range(max(0, t - CHART_PERIODS + 1), t + 1) if tt in pos]
+    obs = np.asarray(result.observed, dtype=np.float64).reshape(idx.size, -1)
+    return {
+        "dates": [period_end[tt].isoformat() for tt in span],
+        "observed": [_value(obs, pos[tt], j) for tt in span],
+        "upperbound": [_value(result.upperbound, pos[tt], j) for tt in span],
+        "expected": [_value(result.expected, pos[tt], j) for tt in span],
+    }
+
+
+#: Runs a function over jobs and yields the results in the jobs' order: ``map`` runs them
+#: here one after another; :func:`yifang.detect.distributed.dask_runner` on a Dask cluster.
+Runner = Callable[[Callable[[BatchJob], BatchResult], Iterable[BatchJob]], Iterable[BatchResult]]
+
+
+# ---------------------------------------------------------------------------------------
+# Signal writer
+# ---------------------------------------------------------------------------------------
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None or not math.isfinite(x) else f"{x:.1f}"
 
@@ -182,21 +731,176 @@ def _explain(
     return zh, en
 
 
-def _value(arr: NDArray[np.float64] | None, i: int, s: int) -> float | None:
-    if arr is None:
-        return None
-    v = float(arr[i, s] if arr.ndim == 2 else arr[i])
-    return v if math.isfinite(v) else None
+class SignalWriter:
+    """Records a run's alarms as signals, merging consecutive alarms into one signal.
+
+    Each call of :meth:`write` takes the alarms of one batch (in key then date order), reads
+    the signals they may touch in one query, and flushes once.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        run_id: int,
+        disease_names: Mapping[str, tuple[str, str]],
+        region_names: Mapping[str, str],
+    ) -> None:
+        self.session = session
+        self.run_id = run_id
+        self.disease_names = disease_names
+        self.region_names = region_names
+
+    def _existing(self, rule: Rule, alarms: Sequence[Alarm]) -> dict[tuple[str, str], list[Signal]]:
+        """Signals of the alarms' keys that are open or reach the first alarm day."""
+        first = min(a.day for a in alarms)
+        rows = self.session.scalars(
+            select(Signal).where(
+                Signal.rule == rule.name,
+                Signal.disease_code.in_(sorted({a.disease_code for a in alarms})),
+                Signal.region_code.in_(sorted({a.region_code for a in alarms})),
+                or_(Signal.status == "open", Signal.last_date >= first),
+            )
+        )
+        index: dict[tuple[str, str], list[Signal]] = defaultdict(list)
+        for sig in rows:
+            index[(sig.disease_code, sig.region_code)].append(sig)
+        return index
+
+    def write(self, rule: Rule, alarms: Sequence[Alarm]) -> tuple[int, int]:
+        """Record the alarms; returns (signals opened, signals extended).
+
+        An alarm on a day an existing signal of the same key already covers changes nothing
+        (re-running a day is idempotent); one within ``close_after`` periods of the open
+        signal's last alarm extends it; otherwise the open signal becomes quiet and a new one
+        opens.
+        """
+        if not alarms:
+            return 0, 0
+        index = self._existing(rule, alarms)
+        period = PERIOD_DAYS[rule.granularity]
+        new = updated = 0
+        for a in alarms:
+            sigs = index[(a.disease_code, a.region_code)]
+            if any(s.first_date <= a.day <= s.last_date for s in sigs):
+                continue
+            explanation = self._explain(rule, a)
+            open_sigs = [s for s in sigs if s.status == "open"]
+            current = max(open_sigs, key=lambda s: s.last_date) if open_sigs else None
+            if current is not None:
+                if (a.day - current.last_date).days <= period * rule.close_after:
+                    current.last_date = a.day
+                    current.alarm_periods += 1
+                    current.observed, current.expected = a.observed, a.expected
+                    current.upperbound = a.upperbound
+                    current.cases_total += int(a.observed)
+                    current.explanation_zh, current.explanation_en = explanation
+                    current.series = a.chart
+                    current.run_id = self.run_id
+                    current.version += 1
+                    updated += 1
+                    continue
+                current.status = "quiet"
+            sig = Signal(
+                disease_code=a.disease_code,
+                region_code=a.region_code,
+                region_level=rule.level,
+                granularity=rule.granularity,
+                rule=rule.name,
+                method=rule.method,
+                params=rule.params,
+                status="open",
+                first_date=a.day,
+                last_date=a.day,
+                alarm_periods=1,
+                observed=a.observed,
+                expected=a.expected,
+                upperbound=a.upperbound,
+                cases_total=int(a.observed),
+                explanation_zh=explanation[0],
+                explanation_en=explanation[1],
+                series=a.chart,
+                run_id=self.run_id,
+                version=1,
+            )
+            self.session.add(sig)
+            sigs.append(sig)
+            new += 1
+        self.session.flush()
+        return new, updated
+
+    def _explain(self, rule: Rule, a: Alarm) -> tuple[str, str]:
+        dz, de = self.disease_names.get(a.disease_code, (a.disease_code, a.disease_code))
+        region = self.region_names.get(a.region_code, a.region_code)
+        return _explain(rule, dz, de, region, a.day, a.observed, a.expected, a.upperbound)
+
+    def quiet_old(self, rule: Rule, as_of: date) -> None:
+        """Open signals of ``rule`` with no alarm for ``close_after`` periods become quiet."""
+        horizon = as_of - timedelta(days=PERIOD_DAYS[rule.granularity] * rule.close_after)
+        for sig in self.session.scalars(
+            select(Signal).where(
+                and_(Signal.rule == rule.name, Signal.status == "open", Signal.last_date < horizon)
+            )
+        ):
+            sig.status = "quiet"
 
 
-def touched_since(session: Session, since: datetime) -> tuple[set[str], set[str]]:
-    """Diseases and township codes of the cards created or changed since ``since``."""
+# ---------------------------------------------------------------------------------------
+# A run
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What one run did: series with a case in the window, series fitted, batches."""
+
+    run_id: int
+    as_of: date
+    series: int = 0
+    evaluated: int = 0
+    batches: int = 0
+    alarms: int = 0
+    signals_new: int = 0
+    signals_updated: int = 0
+    skipped_rules: list[str] = field(default_factory=list)
+
+
+def touched_since(session: Session, since: datetime) -> Touched:
+    """(disease, township code) of the cards created or changed since ``since``."""
     rows = session.execute(
         select(Card.disease_code, func.substr(Card.address_code, 1, 9))
         .where(Card.updated_at >= since)
         .distinct()
     ).all()
-    return {r[0] for r in rows}, {r[1] for r in rows}
+    return {(str(d), str(r)) for d, r in rows}
+
+
+def plan_rules(
+    config: MethodConfig,
+    diseases: Sequence[Disease],
+    series_of: Mapping[str, str],
+    touched: Touched | None = None,
+) -> list[tuple[Rule, list[str]]]:
+    """Each rule with the card disease codes it counts, in file order.
+
+    A series disease counts all its sub-types (``series_of``); with ``touched`` only the
+    series diseases of touched cards are planned (all their sub-types still counted).
+    """
+    by_code = {d.code: d for d in diseases}
+    members: dict[str, list[str]] = defaultdict(list)
+    for d in diseases:
+        members[series_of.get(d.code, d.code)].append(d.code)
+    heads = None if touched is None else {d for d, _ in touched}
+    by_rule: dict[str, list[str]] = defaultdict(list)
+    rules: dict[str, Rule] = {}
+    for series_code, leaves in members.items():
+        head = by_code.get(series_code)
+        if head is None or (heads is not None and series_code not in heads):
+            continue
+        for rule in config.rules_for(head.code, head.disease_class, head.managed_as_class_a):
+            by_rule[rule.name].extend(leaves)
+            rules[rule.name] = rule
+    order = [r.name for r in config.rules if r.name in rules]
+    return [(rules[name], sorted(by_rule[name])) for name in dict.fromkeys(order)]
 
 
 def run_detection(
@@ -207,12 +911,20 @@ def run_detection(
     config: MethodConfig | None = None,
     incremental: bool = False,
     progress: Progress | None = None,
+    source: SeriesSource | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    runner: Runner | None = None,
 ) -> RunReport:
     """Run every rule for the ``days`` periods ending on ``as_of`` and record signals.
 
-    With ``incremental`` only the diseases and regions touched since the last finished run
-    are evaluated. The caller commits.
+    ``source`` gives the series (default: the card table); ``batch_size`` caps the series
+    evaluated at once; ``runner`` evaluates the batches (default here, in turn; see
+    :mod:`yifang.detect.distributed` for a Dask cluster). With ``incremental`` only the
+    series touched by cards changed since the last finished run are evaluated. ``progress``
+    is called with (rule, batches done, batches of the rule). The caller commits.
     """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     config = config or load_config()
     run = DetectionRun(as_of=as_of, incremental=incremental)
     session.add(run)
@@ -220,9 +932,12 @@ def run_detection(
     report = RunReport(run_id=run.id, as_of=as_of)
 
     diseases = session.scalars(select(Disease).where(Disease.active.is_(True))).all()
-    names = {d.code: (d.name_zh, d.name_en) for d in diseases}
-    touched_diseases: set[str] | None = None
-    touched_regions: set[str] | None = None
+    series_of = {
+        d.code: d.parent_code
+        for d in diseases
+        if d.parent_code and d.parent_code in config.aggregate_to_parent
+    }
+    touched: Touched | None = None
     if incremental:
         last = session.scalar(
             select(func.max(DetectionRun.started_at)).where(
@@ -230,103 +945,45 @@ def run_detection(
             )
         )
         if last is not None:
-            touched_diseases, touched_regions = touched_since(session, last)
-
-    by_code = {d.code: d for d in diseases}
-    series_of = {
-        d.code: d.parent_code
-        for d in diseases
-        if d.parent_code and d.parent_code in config.aggregate_to_parent
-    }
-    members: dict[str, list[str]] = defaultdict(list)
-    for d in diseases:
-        if touched_diseases is None or d.code in touched_diseases:
-            members[series_of.get(d.code, d.code)].append(d.code)
-    by_rule: dict[str, list[str]] = defaultdict(list)
-    rules: dict[str, Rule] = {}
-    for series_code, leaves in members.items():
-        head = by_code[series_code]
-        for rule in config.rules_for(head.code, head.disease_class, head.managed_as_class_a):
-            by_rule[rule.name].extend(leaves)
-            rules[rule.name] = rule
-    plans = [(rules[name], codes) for name, codes in by_rule.items()]
-
+            touched = {(series_of.get(d, d), r) for d, r in touched_since(session, last)}
+    plans = plan_rules(config, diseases, series_of, touched)
+    source = source if source is not None else CardSource(session, series_of)
+    run_batches: Runner = runner if runner is not None else map
+    names = {d.code: (d.name_zh, d.name_en) for d in diseases}
+    disease_zh = {code: zh for code, (zh, _) in names.items()}
     region_names: dict[str, str] = {
         code: name for code, name in session.execute(select(Region.code, Region.name))
     }
-    for step, (rule, codes) in enumerate(plans):
-        if progress:
-            progress(rule.name, step, len(plans))
-        if getattr(algorithms, rule.method, None) is None:
+    writer = SignalWriter(session, run.id, names, region_names)
+
+    for rule, codes in plans:
+        if getattr(algorithms, rule.method, None) is None or not source.supports(rule):
             report.skipped_rules.append(rule.name)
             continue
         period = PERIOD_DAYS[rule.granularity]
-        history_days = 366 * rule.history_years + 7 * 8 + days
-        block = build_series(
-            session,
-            disease_codes=codes,
-            level=rule.level,
-            granularity=rule.granularity,
+        batches = source.batches(
+            rule,
+            codes,
             as_of=as_of,
-            history_days=history_days,
-            regions=touched_regions,
-            series_of=series_of,
+            history_days=366 * rule.history_years + 7 * 8 + days,
+            batch_size=batch_size,
+            touched=touched,
         )
-        if not block.keys:
-            continue
-        T = block.counts.shape[0]
-        n_eval = max(1, math.ceil(days / period))
-        eval_idx = np.arange(T - min(n_eval, T), T, dtype=np.int64)
-        disease_zh = {code: names[code][0] for code in names}
-        result = run_method(
-            rule, block.counts, eval_idx, series_params(rule, block.keys, disease_zh)
-        )
-        report.series += len(block.keys)
-        alarm = np.asarray(result.alarm, dtype=bool).reshape(eval_idx.size, -1)
-        observed = np.asarray(result.observed, dtype=np.float64).reshape(eval_idx.size, -1)
-        cols = [int(x) for x in np.flatnonzero(alarm.any(axis=0))]
-        if not cols:
-            _quiet_old_signals(session, rule, as_of)
-            continue
-        # Thresholds over the chart's whole span, for the alarmed series only (few and cheap),
-        # so each signal's chart shows the threshold line and not just its alarm days.
-        chart_keys = [block.keys[s] for s in cols]
-        chart_params = series_params(rule, chart_keys, disease_zh)
-        chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
-        try:
-            chart = run_method(rule, block.counts[:, cols], chart_idx, chart_params)
-        except ValueError:  # the method needs more history than the chart's first periods
-            chart_idx = eval_idx
-            chart = run_method(rule, block.counts[:, cols], chart_idx, chart_params)
-        for j, s in enumerate(cols):
-            disease_code, region_code = block.keys[s]
-            dz, de = names.get(disease_code, (disease_code, disease_code))
-            region_name = region_names.get(region_code, region_code)
-            for i in (int(x) for x in np.flatnonzero(alarm[:, s])):
-                t = int(eval_idx[i])
-                obs = float(observed[i, s])
-                exp = _value(result.expected, i, s)
-                ub = _value(result.upperbound, i, s)
-                report.alarms += 1
-                created = _record_alarm(
-                    session,
-                    rule=rule,
-                    run_id=run.id,
-                    key=(disease_code, region_code),
-                    day=block.period_end[t],
-                    obs=obs,
-                    exp=exp,
-                    ub=ub,
-                    explanation=_explain(
-                        rule, dz, de, region_name, block.period_end[t], obs, exp, ub
-                    ),
-                    chart=_chart(block.period_end, chart, chart_idx, t, j),
-                )
-                if created:
-                    report.signals_new += 1
-                else:
-                    report.signals_updated += 1
-        _quiet_old_signals(session, rule, as_of)
+        periods = max(1, math.ceil(days / period))
+        jobs = (BatchJob(rule, b, periods, disease_zh) for b in batches)
+        if progress:
+            progress(rule.name, 0, len(batches))
+        for k, result in enumerate(run_batches(evaluate_batch, jobs), start=1):
+            report.batches += 1
+            report.series += result.series
+            report.evaluated += result.evaluated
+            report.alarms += len(result.alarms)
+            new, updated = writer.write(rule, result.alarms)
+            report.signals_new += new
+            report.signals_updated += updated
+            if progress:
+                progress(rule.name, k, len(batches))
+        writer.quiet_old(rule, as_of)
 
     run.finished_at = utcnow()
     run.series = report.series
@@ -336,109 +993,3 @@ def run_detection(
     run.status = "finished"
     session.flush()
     return report
-
-
-def _chart(
-    period_end: list[date], result: DetectionResult, idx: NDArray[np.int64], t: int, j: int
-) -> dict[str, Any]:
-    """Observed values and thresholds of the periods up to ``t`` (column ``j`` of ``result``).
-
-    The observed value is the one the method compares with its threshold (e.g. the 7-day
-    count for the moving percentile method), so the two lines of the chart are comparable.
-    """
-    pos = {int(x): i for i, x in enumerate(idx)}
-    span = [tt for tt in range(max(0, t - CHART_PERIODS + 1), t + 1) if tt in pos]
-    obs = np.asarray(result.observed, dtype=np.float64).reshape(idx.size, -1)
-    return {
-        "dates": [period_end[tt].isoformat() for tt in span],
-        "observed": [_value(obs, pos[tt], j) for tt in span],
-        "upperbound": [_value(result.upperbound, pos[tt], j) for tt in span],
-        "expected": [_value(result.expected, pos[tt], j) for tt in span],
-    }
-
-
-def _record_alarm(
-    session: Session,
-    *,
-    rule: Rule,
-    run_id: int,
-    key: tuple[str, str],
-    day: date,
-    obs: float,
-    exp: float | None,
-    ub: float | None,
-    explanation: tuple[str, str],
-    chart: dict[str, Any],
-) -> bool:
-    """Open a signal for an alarm, or extend the open one; True when a new one was made."""
-    disease_code, region_code = key
-    period = PERIOD_DAYS[rule.granularity]
-    same_key = (
-        Signal.disease_code == disease_code,
-        Signal.region_code == region_code,
-        Signal.rule == rule.name,
-    )
-    seen = session.scalar(
-        select(Signal.id)
-        .where(*same_key, Signal.first_date <= day, Signal.last_date >= day)
-        .limit(1)
-    )
-    if seen is not None:
-        return False  # already recorded by an earlier run over the same days
-    open_signal = session.scalars(
-        select(Signal)
-        .where(
-            Signal.disease_code == disease_code,
-            Signal.region_code == region_code,
-            Signal.rule == rule.name,
-            Signal.status == "open",
-        )
-        .order_by(Signal.last_date.desc())
-        .limit(1)
-    ).first()
-    if open_signal is not None:
-        if (day - open_signal.last_date).days <= period * rule.close_after:
-            open_signal.last_date = day
-            open_signal.alarm_periods += 1
-            open_signal.observed, open_signal.expected, open_signal.upperbound = obs, exp, ub
-            open_signal.cases_total += int(obs)
-            open_signal.explanation_zh, open_signal.explanation_en = explanation
-            open_signal.series = chart
-            open_signal.run_id = run_id
-            open_signal.version += 1
-            return False
-        open_signal.status = "quiet"
-    session.add(
-        Signal(
-            disease_code=disease_code,
-            region_code=region_code,
-            region_level=rule.level,
-            granularity=rule.granularity,
-            rule=rule.name,
-            method=rule.method,
-            params=rule.params,
-            first_date=day,
-            last_date=day,
-            observed=obs,
-            expected=exp,
-            upperbound=ub,
-            cases_total=int(obs),
-            explanation_zh=explanation[0],
-            explanation_en=explanation[1],
-            series=chart,
-            run_id=run_id,
-        )
-    )
-    session.flush()
-    return True
-
-
-def _quiet_old_signals(session: Session, rule: Rule, as_of: date) -> None:
-    """Open signals of ``rule`` with no alarm for ``close_after`` periods become quiet."""
-    horizon = as_of - timedelta(days=PERIOD_DAYS[rule.granularity] * rule.close_after)
-    for sig in session.scalars(
-        select(Signal).where(
-            and_(Signal.rule == rule.name, Signal.status == "open", Signal.last_date < horizon)
-        )
-    ):
-        sig.status = "quiet"
