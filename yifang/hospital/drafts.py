@@ -36,7 +36,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from yifang.cases import service as cards
@@ -48,6 +48,7 @@ from yifang.core.audit import AuditEntry, record
 from yifang.core.db import utcnow
 from yifang.core.jurisdiction import Scope
 from yifang.core.settings import get_settings
+from yifang.hospital.bulk import insert_frame, json_text
 from yifang.hospital.models import (
     Diagnosis,
     Encounter,
@@ -112,6 +113,34 @@ ENCOUNTER_FIELDS = (
 )
 
 
+#: Columns of the frames :func:`load_frames` returns.
+ENCOUNTER_SCHEMA: dict[str, Any] = {
+    **{("encounter_id" if f == "id" else f): pl.String for f in ENCOUNTER_FIELDS},
+    "encounter_id": pl.Int64,
+    "birth_date": pl.Date,
+    "visit_time": pl.Datetime("us"),
+    "onset_date": pl.Date,
+    "chief_complaint": pl.String,
+    "temperature_c": pl.Float64,
+}
+DIAGNOSIS_SCHEMA: dict[str, Any] = {
+    "encounter_id": pl.Int64,
+    "entry_key": pl.String,
+    "icd10": pl.String,
+    "text": pl.String,
+    "diagnosed_at": pl.Datetime("us"),
+    "refuted": pl.Boolean,
+}
+LAB_SCHEMA: dict[str, Any] = {
+    "encounter_id": pl.Int64,
+    "test_code": pl.String,
+    "test_name": pl.String,
+    "result_text": pl.String,
+    "positive": pl.Boolean,
+    "observed_at": pl.Datetime("us"),
+}
+
+
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i : i + ID_CHUNK]) for i in range(0, len(ids), ID_CHUNK)]
 
@@ -150,43 +179,9 @@ def load_frames(
                 LabResult.observed_at,
             ).where(LabResult.encounter_id.in_(part))
         ).all()
-    enc = pl.DataFrame(
-        [tuple(r) for r in enc_rows],
-        schema={
-            **{f: pl.String for f in ENCOUNTER_FIELDS},
-            "id": pl.Int64,
-            "birth_date": pl.Date,
-            "visit_time": pl.Datetime("us"),
-            "onset_date": pl.Date,
-            "chief_complaint": pl.String,
-            "temperature_c": pl.Float64,
-        },
-        orient="row",
-    ).rename({"id": "encounter_id"})
-    dx = pl.DataFrame(
-        [tuple(r) for r in dx_rows],
-        schema={
-            "encounter_id": pl.Int64,
-            "entry_key": pl.String,
-            "icd10": pl.String,
-            "text": pl.String,
-            "diagnosed_at": pl.Datetime("us"),
-            "refuted": pl.Boolean,
-        },
-        orient="row",
-    )
-    labs = pl.DataFrame(
-        [tuple(r) for r in lab_rows],
-        schema={
-            "encounter_id": pl.Int64,
-            "test_code": pl.String,
-            "test_name": pl.String,
-            "result_text": pl.String,
-            "positive": pl.Boolean,
-            "observed_at": pl.Datetime("us"),
-        },
-        orient="row",
-    )
+    enc = pl.DataFrame([tuple(r) for r in enc_rows], schema=ENCOUNTER_SCHEMA, orient="row")
+    dx = pl.DataFrame([tuple(r) for r in dx_rows], schema=DIAGNOSIS_SCHEMA, orient="row")
+    labs = pl.DataFrame([tuple(r) for r in lab_rows], schema=LAB_SCHEMA, orient="row")
     return enc, dx, labs
 
 
@@ -566,30 +561,40 @@ def _write_drafts(
                 "updated_at": now,
             }
         )
-    ids = (
-        session.execute(insert(Card).returning(Card.id, sort_by_parameter_order=True), values)
-        .scalars()
-        .all()
-    )
-    session.execute(
-        insert(AuditEntry),
-        [
-            {
-                "at": now,
-                "actor": ACTOR,
-                "action": "card.create",
-                "entity_type": "card",
-                "entity_id": str(card_id),
-                "after": {
+    insert_frame(session, Card, _frame(values, Card))
+    numbers = [v["card_number"] for v in values]
+    by_number: dict[str, int] = {}
+    for start in range(0, len(numbers), ID_CHUNK):
+        for number, card_id in session.execute(
+            select(Card.card_number, Card.id).where(
+                Card.card_number.in_(numbers[start : start + ID_CHUNK])
+            )
+        ):
+            by_number[number] = card_id
+    ids = [by_number[n] for n in numbers]
+    audit = pl.DataFrame(
+        {
+            "at": [now] * len(ids),
+            "actor": [ACTOR] * len(ids),
+            "action": ["card.create"] * len(ids),
+            "entity_type": ["card"] * len(ids),
+            "entity_id": [str(i) for i in ids],
+        },
+        schema_overrides={"at": pl.Datetime("us")},
+    ).with_columns(
+        json_text(
+            [
+                {
                     "status": cards.DRAFT,
                     "source": "hospital",
                     "disease_code": v["disease_code"],
                     "org_code": v["org_code"],
-                },
-            }
-            for card_id, v in zip(ids, values, strict=True)
-        ],
+                }
+                for v in values
+            ]
+        ).alias("after")
     )
+    insert_frame(session, AuditEntry, audit)
     errors = _draft_errors(session, values, now)
     for row, card_id, errs in zip(drafts, ids, errors, strict=True):
         row["card_id"] = card_id
@@ -642,27 +647,63 @@ CASE_COLUMNS = (
 )
 
 
+def _table(model: Any) -> Table:
+    """The Core table of a mapped class (bulk statements skip the ORM's bookkeeping)."""
+    return cast(Table, model.__table__)
+
+
+def _frame(values: list[dict[str, Any]], model: Any) -> pl.DataFrame:
+    """Rows as a frame typed after the table's columns (all-empty columns too)."""
+    table = _table(model)
+    kinds: dict[str, Any] = {}
+    for name in values[0]:
+        python = table.c[name].type.python_type if name in table.c else str
+        kinds[name] = {
+            datetime: pl.Datetime("us"),
+            date: pl.Date,
+            int: pl.Int64,
+            bool: pl.Boolean,
+            float: pl.Float64,
+        }.get(python, pl.String)
+    return pl.DataFrame({k: [v.get(k) for v in values] for k in kinds}, schema=kinds)
+
+
 def _write_cases(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
     """Insert the cases; a finding merged into one of the same batch links to its id."""
     values = [{**{c: r.get(c) for c in CASE_COLUMNS}, "created_at": now} for r in rows]
-    for v in values:
-        v["draft_errors"] = v["draft_errors"] or []
-    ids = (
-        session.execute(
-            insert(IdentifiedCase).returning(IdentifiedCase.id, sort_by_parameter_order=True),
-            values,
-        )
-        .scalars()
-        .all()
+    errors = json_text([v.pop("draft_errors") or [] for v in values])
+    insert_frame(
+        session,
+        IdentifiedCase,
+        _frame(values, IdentifiedCase).with_columns(errors.alias("draft_errors")),
     )
-    by_row = {r["__row"]: case_id for r, case_id in zip(rows, ids, strict=True)}
-    links = [
-        {"b_id": case_id, "b_into": by_row[r["__merge_row"]]}
-        for r, case_id in zip(rows, ids, strict=True)
-        if r.get("__merge_row") is not None
-    ]
+    merging = [r for r in rows if r.get("__merge_row") is not None]
+    if not merging:
+        return
+    # a finding merged into another of this batch: look both up by (encounter, group)
+    wanted = {id(r): r for r in rows}
+    keys = {(r["encounter_id"], r["disease_group"]) for r in rows}
+    encounter_ids = sorted({k[0] for k in keys})
+    case_of: dict[tuple[int, str], int] = {}
+    for start in range(0, len(encounter_ids), ID_CHUNK):
+        for case_id, enc_id, group in session.execute(
+            select(
+                IdentifiedCase.id, IdentifiedCase.encounter_id, IdentifiedCase.disease_group
+            ).where(IdentifiedCase.encounter_id.in_(encounter_ids[start : start + ID_CHUNK]))
+        ):
+            case_of[(enc_id, group)] = case_id
+    rows_by_marker = {r["__row"]: r for r in wanted.values()}
+    links = []
+    for r in merging:
+        target = rows_by_marker[r["__merge_row"]]
+        links.append(
+            {
+                "b_id": case_of[(r["encounter_id"], r["disease_group"])],
+                "b_into": case_of[(target["encounter_id"], target["disease_group"])],
+            }
+        )
     if links:
-        table = cast(Table, IdentifiedCase.__table__)
+        table = _table(IdentifiedCase)
         session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"))

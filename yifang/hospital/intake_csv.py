@@ -88,6 +88,15 @@ ALIASES: dict[str, str] = {
     "阳性标志": "positive",
     "单位": "unit",
     "报告时间": "observed_at",
+    # the simulated city's encounter files (yifang.simulate.encounter_files)
+    "encounter_id": "visit_number",
+    "patient_id": "patient_number",
+    "temperature": "temperature_c",
+    "diagnosis": "diagnosis_text",
+    "result": "result_text",
+    "abnormal_flag": "positive",
+    "reported_at": "observed_at",
+    "order_id": "result_key",
 }
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
 TIME_FORMATS = (
@@ -101,7 +110,7 @@ TIME_FORMATS = (
     "%Y-%m-%d",
 )
 SEXES = {"男": "1", "M": "1", "1": "1", "女": "2", "F": "2", "2": "2"}
-POSITIVE = {"1": True, "Y": True, "阳性": True, "+": True, "POS": True, "TRUE": True}
+POSITIVE = {"1": True, "Y": True, "阳性": True, "+": True, "POS": True, "TRUE": True, "A": True}
 NEGATIVE = {"0": False, "N": False, "阴性": False, "-": False, "NEG": False, "FALSE": False}
 
 
@@ -199,7 +208,10 @@ MESSAGES = {
 
 
 def _clean(frame: pl.DataFrame) -> pl.DataFrame:
-    renamed = {c: ALIASES.get(c.strip(), c.strip()) for c in frame.columns}
+    renamed = {
+        c: ALIASES.get(c.strip().lstrip("\ufeff"), c.strip().lstrip("\ufeff"))
+        for c in frame.columns
+    }
     frame = frame.rename(renamed)
     return frame.with_columns(
         [
@@ -413,7 +425,7 @@ def ingest_csv(
     dup = service.find_duplicate(session, org_code, None, digest)
     utf8, encoding = _utf8_copy(path)
     header = pl.read_csv(utf8, n_rows=0, infer_schema=False).columns
-    names = {ALIASES.get(c.strip(), c.strip()) for c in header}
+    names = {ALIASES.get(c.strip().lstrip("\ufeff"), c.strip().lstrip("\ufeff")) for c in header}
     report.kind = "labs" if {"test_name", "test_code"} & names else "encounters"
     message = IntakeMessage(
         source="csv",
@@ -442,6 +454,8 @@ def ingest_csv(
     totals: dict[str, int] = {}
     for raw in pl.scan_csv(utf8, infer_schema=False).collect_batches(chunk_size=batch_rows):
         batch = _clean(raw)
+        if "org_code" not in batch.columns and org_code is not None:
+            batch = batch.with_columns(pl.lit(org_code).alias("org_code"))  # the sender's own
         for needed in ("org_code", "visit_number", "test_name"):
             if needed not in batch.columns:
                 batch = batch.with_columns(pl.lit(None, pl.String).alias(needed))

@@ -34,10 +34,10 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ from yifang.cases.models import name_key
 from yifang.catalog.models import Organisation
 from yifang.core.db import utcnow
 from yifang.hospital import drafts, syndromes
+from yifang.hospital.bulk import insert_frame
 from yifang.hospital.models import (
     Diagnosis,
     Encounter,
@@ -257,14 +258,32 @@ class ProcessReport:
 
 
 def process(
-    session: Session, encounter_ids: Sequence[int], now: datetime | None = None
+    session: Session,
+    encounter_ids: Sequence[int],
+    now: datetime | None = None,
+    known: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None,
 ) -> ProcessReport:
-    """Syndromes, counts, case identification and drafts for the given encounters."""
+    """Syndromes, counts, case identification and drafts for the given encounters.
+
+    ``known`` holds frames (as :func:`yifang.hospital.drafts.load_frames` returns) of
+    encounters just inserted, so that they are not read back; the others are loaded."""
     report = ProcessReport(encounters=len(encounter_ids))
     if not encounter_ids:
         return report
     rules = ruleset(session)
-    frames = drafts.load_frames(session, encounter_ids)
+    if known is None:
+        frames = drafts.load_frames(session, encounter_ids)
+    else:
+        have = set(known[0]["encounter_id"].to_list())
+        rest = [i for i in encounter_ids if i not in have]
+        loaded = drafts.load_frames(session, rest) if rest else None
+        frames = known
+        if loaded is not None:
+            frames = (
+                pl.concat([known[0], loaded[0]], how="vertical_relaxed"),
+                pl.concat([known[1], loaded[1]], how="vertical_relaxed"),
+                pl.concat([known[2], loaded[2]], how="vertical_relaxed"),
+            )
     enc, dx, _labs = frames
     found = syndromes.classify(rules, enc, dx)
     syndromes.store(session, encounter_ids, found)
@@ -606,7 +625,7 @@ def ingest_frames(
             "kind",
             pl.col("refuted").fill_null(False),
         ).unique(subset=["encounter_id", "entry_key"], keep="last")
-        session.execute(insert(Diagnosis), rows.to_dicts())
+        insert_frame(session, Diagnosis, rows)
         report.diagnoses += rows.height
     lab_new = lab.join(new_keys, on=["org_code", "visit_number"], how="inner")
     if not lab_new.is_empty():
@@ -621,13 +640,13 @@ def ingest_frames(
             .join(person, on=["org_code", "visit_number"], how="left")
         )
         if not fresh.is_empty():
-            session.execute(
-                insert(LabResult),
+            insert_frame(
+                session,
+                LabResult,
                 fresh.with_columns(
                     pl.lit(message_id, pl.Int64).alias("message_id"),
                     pl.lit(now).alias("created_at"),
-                )
-                .select(
+                ).select(
                     "org_code",
                     "result_key",
                     "encounter_id",
@@ -635,8 +654,7 @@ def ingest_frames(
                     *LAB_DATA,
                     "message_id",
                     "created_at",
-                )
-                .to_dicts(),
+                ),
             )
             report.lab_results += fresh.height
         resent = lab_new.filter(seen)
@@ -654,8 +672,61 @@ def ingest_frames(
         report.encounters_updated = old_enc.height
     session.flush()
     if run_process:
-        report.process = process(session, list(dict.fromkeys(ids)), now)
+        known = _known_frames(new_enc, person, new_keys, dx_new, lab_new)
+        report.process = process(session, list(dict.fromkeys(ids)), now, known)
     return report
+
+
+def _known_frames(
+    enc: pl.DataFrame,
+    person: pl.DataFrame,
+    keys: pl.DataFrame,
+    dx: pl.DataFrame,
+    labs: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+    """The just-inserted encounters as :func:`drafts.load_frames` would read them back."""
+    if enc.is_empty():
+        return None
+    with_ids = enc.join(keys, on=["org_code", "visit_number"], how="inner").join(
+        person, on=["org_code", "visit_number"], how="left"
+    )
+    enc_frame = with_ids.select(
+        "encounter_id",
+        *[
+            pl.col(f).cast(t)
+            for f, t in drafts.ENCOUNTER_SCHEMA.items()
+            if f not in ("encounter_id",)
+        ],
+    )
+    dx_frame = (
+        dx.select(
+            "encounter_id",
+            "entry_key",
+            "icd10",
+            "text",
+            "diagnosed_at",
+            pl.col("refuted").fill_null(False),
+        )
+        if not dx.is_empty()
+        else pl.DataFrame(schema=drafts.DIAGNOSIS_SCHEMA)
+    )
+    lab_frame = (
+        labs.select(
+            "encounter_id", "test_code", "test_name", "result_text", "positive", "observed_at"
+        )
+        if not labs.is_empty()
+        else pl.DataFrame(schema=drafts.LAB_SCHEMA)
+    )
+    return (
+        enc_frame,
+        dx_frame.cast(drafts.DIAGNOSIS_SCHEMA),  # type: ignore[arg-type]
+        lab_frame.cast(drafts.LAB_SCHEMA),  # type: ignore[arg-type]
+    )
+
+
+def _table(model: Any) -> Table:
+    """The Core table of a mapped class (bulk statements skip the ORM's bookkeeping)."""
+    return cast(Table, model.__table__)
 
 
 def _stored_visits(session: Session, enc: pl.DataFrame) -> dict[tuple[str, str], int]:
@@ -715,14 +786,9 @@ def _insert_encounters(
         pl.lit(now).alias("created_at"),
         pl.lit(now).alias("updated_at"),
     )
-    ids = list(
-        session.execute(
-            insert(Encounter).returning(Encounter.id, sort_by_parameter_order=True),
-            rows.to_dicts(),
-        ).scalars()
-    )
-    for (o, v), i in zip(enc.select("org_code", "visit_number").iter_rows(), ids, strict=True):
-        stored[(o, v)] = i
+    insert_frame(session, Encounter, rows)
+    stored.update(_stored_visits(session, enc))
+    ids = [stored[k] for k in enc.select("org_code", "visit_number").iter_rows()]
     person = rows.select("org_code", "visit_number", "patient_key")
     return ids, person
 

@@ -30,11 +30,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import cast
 
 import polars as pl
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from yifang.hospital.bulk import insert_frame
 from yifang.hospital.models import Encounter, EncounterSyndrome, SyndromeCount
 from yifang.hospital.rules import IcdMatcher, RuleSet
 from yifang.hospital.schemas import NegationDef
@@ -182,57 +184,55 @@ def store(session: Session, encounter_ids: Sequence[int], found: pl.DataFrame) -
         part = ids[start : start + 10_000]
         session.execute(delete(EncounterSyndrome).where(EncounterSyndrome.encounter_id.in_(part)))
     if not found.is_empty():
-        session.execute(insert(EncounterSyndrome), found.to_dicts())
+        insert_frame(session, EncounterSyndrome, found)
 
 
 def recount(session: Session, cells: Iterable[tuple[str, date]]) -> int:
     """Rebuild the syndrome counts of the given (hospital, day) cells from the stored
     encounters; returns how many count rows the cells now hold."""
-    keys = sorted(set(cells))
+    by_day: dict[date, set[str]] = {}
+    for org, day in cells:
+        by_day.setdefault(day, set()).add(org)
+    table = cast(Table, SyndromeCount.__table__)
     total = 0
-    for start in range(0, len(keys), 200):
-        part = keys[start : start + 200]
-        match = or_(*[and_(SyndromeCount.org_code == o, SyndromeCount.day == d) for o, d in part])
-        session.execute(delete(SyndromeCount).where(match))
-        enc_match = tuple_(Encounter.org_code, Encounter.visit_day).in_(part)
-        visits = {
-            (o, t, d): n
-            for o, t, d, n in session.execute(
-                select(Encounter.org_code, Encounter.township, Encounter.visit_day, func.count())
-                .where(enc_match)
-                .group_by(Encounter.org_code, Encounter.township, Encounter.visit_day)
-            )
-        }
-        rows = [
-            {
-                "syndrome": s,
-                "org_code": o,
-                "township": t,
-                "day": d,
-                "count": n,
-                "visits": visits.get((o, t, d), n),
+    for day, org_set in sorted(by_day.items()):
+        orgs = sorted(org_set)
+        for start in range(0, len(orgs), 500):
+            part = orgs[start : start + 500]
+            session.execute(delete(table).where(table.c.day == day, table.c.org_code.in_(part)))
+            where = (Encounter.visit_day == day, Encounter.org_code.in_(part))
+            visits = {
+                (o, t): n
+                for o, t, n in session.execute(
+                    select(Encounter.org_code, Encounter.township, func.count())
+                    .where(*where)
+                    .group_by(Encounter.org_code, Encounter.township)
+                )
             }
-            for s, o, t, d, n in session.execute(
-                select(
-                    EncounterSyndrome.syndrome,
-                    Encounter.org_code,
-                    Encounter.township,
-                    Encounter.visit_day,
-                    func.count(),
+            rows = [
+                {
+                    "syndrome": s,
+                    "org_code": o,
+                    "township": t,
+                    "day": day,
+                    "count": n,
+                    "visits": visits.get((o, t), n),
+                }
+                for s, o, t, n in session.execute(
+                    select(
+                        EncounterSyndrome.syndrome,
+                        Encounter.org_code,
+                        Encounter.township,
+                        func.count(),
+                    )
+                    .join(Encounter, Encounter.id == EncounterSyndrome.encounter_id)
+                    .where(*where)
+                    .group_by(EncounterSyndrome.syndrome, Encounter.org_code, Encounter.township)
                 )
-                .join(Encounter, Encounter.id == EncounterSyndrome.encounter_id)
-                .where(enc_match)
-                .group_by(
-                    EncounterSyndrome.syndrome,
-                    Encounter.org_code,
-                    Encounter.township,
-                    Encounter.visit_day,
-                )
-            )
-        ]
-        if rows:
-            session.execute(insert(SyndromeCount), rows)
-        total += len(rows)
+            ]
+            if rows:
+                session.execute(insert(table), rows)
+            total += len(rows)
     return total
 
 
