@@ -349,16 +349,15 @@ class ArrayBatch:
 
     def load(self) -> SeriesBlock:
         arr: NDArray[Any]
-        if self.data is not None:
-            arr = self.data
+        if self.data is not None:  # rows from region ``region_offset`` on
+            arr, r = self.data, self.region_idx - self.region_offset
         elif self.path is not None:
-            arr = np.load(self.path, mmap_mode="r")
+            arr, r = np.load(self.path, mmap_mode="r"), self.region_idx
         else:
             raise ValueError("an ArrayBatch needs data or a path")
-        r = self.region_idx - self.region_offset
         r0, r1 = int(r.min()), int(r.max()) + 1
         lo, hi = max(self.day_lo, 0), self.day_hi
-        part = np.asarray(arr[self.region_offset + r0 : self.region_offset + r1, :, lo:hi])
+        part = np.asarray(arr[r0:r1, :, lo:hi])
         # (S, days) → (days, S), float, NaN (unknown) before the array's first day
         daily = np.asarray(part[r - r0, self.disease_idx], dtype=np.float64).T
         if self.day_lo < 0:
