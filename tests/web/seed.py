@@ -13,6 +13,34 @@ from yifang.cases.models import Card
 
 TOWNS = {"640521": ["640521100", "640521101"], "640502": ["640502100", "640502101"]}
 ORGS = {"640521": "640521HP01", "640502": "640502HP01"}
+ZN_HOSPITAL, SPS_HOSPITAL = ORGS["640521"], ORGS["640502"]
+ZN_TOWN, SPS_TOWN = TOWNS["640521"][0], TOWNS["640502"][0]
+
+
+def card_values(name: str, town: str, org: str, days_ago: int = 2) -> dict:
+    """Raw form values of a valid card (for :func:`yifang.cases.service.create_card`)."""
+    diagnosed = datetime.combine(date.today() - timedelta(days=days_ago), datetime.min.time())
+    diagnosed += timedelta(hours=9)
+    return {
+        "patient_name": name,
+        "id_type": "1",
+        "id_number": "00000000000000000X",
+        "sex": "2",
+        "age_value": "30",
+        "age_unit": "01",
+        "phone": "13900001111",
+        "residence_category": "1",
+        "address_code": town,
+        "address_detail": "南街 8 号",
+        "occupation": "18",
+        "classification": "2",
+        "onset_date": (diagnosed.date() - timedelta(days=1)).isoformat(),
+        "diagnosis_time": diagnosed.isoformat(),
+        "disease_code": "HFMD",
+        "org_code": org,
+        "doctor_name": "赵医生",
+        "fill_date": diagnosed.date().isoformat(),
+    }
 
 
 def seed_cards(

@@ -5,41 +5,12 @@ not see them."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-
 import pytest
 
+from tests.web.seed import SPS_HOSPITAL, SPS_TOWN, ZN_HOSPITAL, ZN_TOWN, card_values
 from yifang.cases import service
 from yifang.cases.models import Card
 from yifang.core.jurisdiction import Scope
-
-ZN_HOSPITAL, SPS_HOSPITAL = "640521HP01", "640502HP01"
-ZN_TOWN, SPS_TOWN = "640521100", "640502100"
-
-
-def card_values(name: str, town: str, org: str, days_ago: int = 2) -> dict:
-    diagnosed = datetime.combine(date.today() - timedelta(days=days_ago), datetime.min.time())
-    diagnosed += timedelta(hours=9)
-    return {
-        "patient_name": name,
-        "id_type": "1",
-        "id_number": "00000000000000000X",
-        "sex": "2",
-        "age_value": "30",
-        "age_unit": "01",
-        "phone": "13900001111",
-        "residence_category": "1",
-        "address_code": town,
-        "address_detail": "南街 8 号",
-        "occupation": "18",
-        "classification": "2",
-        "onset_date": (diagnosed.date() - timedelta(days=1)).isoformat(),
-        "diagnosis_time": diagnosed.isoformat(),
-        "disease_code": "HFMD",
-        "org_code": org,
-        "doctor_name": "赵医生",
-        "fill_date": diagnosed.date().isoformat(),
-    }
 
 
 @pytest.fixture()
