@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from yifang.catalog.models import Organisation
 from yifang.catalog.service import load_all
 from yifang.core import db as core_db
+from yifang.core.settings import get_settings
 from yifang.hospital import syndromes
 from yifang.hospital.intake_csv import _clean, check_batch, ingest_csv, to_frames
 from yifang.hospital.models import Encounter, IdentifiedCase, SyndromeCount
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="yifang-hospital-") as tmp:
         folder = Path(tmp)
+        get_settings().data_dir = folder  # large extracts are kept there, not in the checkout
         sim = simulate(folder, args.years, args.seed)
         if not args.skip_accuracy:
             accuracy(folder, sim)
