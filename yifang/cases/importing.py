@@ -771,6 +771,16 @@ def run_cli_import(
         )
         if result.ignored_columns:
             console.print(f"未使用的列 ignored columns: {', '.join(result.ignored_columns)}")
+        from yifang.cases.duplicates import scan_batch
+
+        with Session(engine) as session:
+            flags = scan_batch(session, result.batch_id)
+            session.commit()
+        if flags:
+            console.print(
+                f"[yellow]{flags:,} 对疑似重卡待审核 / suspected duplicate pairs flagged for "
+                "review (yifang cards duplicates)[/yellow]"
+            )
     if errors_path is not None:
         fmt = "xlsx" if errors_path.suffix.lower() == ".xlsx" else "csv"
         with Session(engine) as session, errors_path.open("wb") as out:
