@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:36:40.675309
+Create Date: 2026-11-23 19:35:55.899327
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,24 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
         batch_op.create_index('ix_audit_entry_entity', ['entity_type', 'entity_id'], unique=False)
+
+    op.create_table('consultation',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('participants', sa.JSON(), nullable=False),
+    sa.Column('minutes', sa.Text(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consultation'))
+    )
+    with op.batch_alter_table('consultation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consultation_region_code'), ['region_code'], unique=False)
 
     op.create_table('detection_run',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -86,6 +104,73 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_disease_name_zh'), ['name_zh'], unique=False)
         batch_op.create_index(batch_op.f('ix_disease_national_code'), ['national_code'], unique=False)
 
+    op.create_table('hospital_intake_message',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('format', sa.String(length=32), nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=True),
+    sa.Column('message_key', sa.String(length=128), nullable=True),
+    sa.Column('message_time', sa.DateTime(), nullable=True),
+    sa.Column('content_sha256', sa.String(length=64), nullable=False),
+    sa.Column('received_at', sa.DateTime(), nullable=False),
+    sa.Column('raw', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('duplicate_of_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('encounters', sa.Integer(), nullable=False),
+    sa.Column('lab_results', sa.Integer(), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['duplicate_of_id'], ['hospital_intake_message.id'], name=op.f('fk_hospital_intake_message_duplicate_of_id_hospital_intake_message')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_intake_message'))
+    )
+    with op.batch_alter_table('hospital_intake_message', schema=None) as batch_op:
+        batch_op.create_index('ix_hospital_intake_message_key', ['org_code', 'message_key'], unique=False)
+        batch_op.create_index('ix_hospital_intake_message_sha', ['content_sha256'], unique=False)
+        batch_op.create_index('ix_hospital_intake_message_status', ['status', 'received_at'], unique=False)
+
+    op.create_table('hospital_rule',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('definition', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('edited_by', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_rule')),
+    sa.UniqueConstraint('kind', 'code', name='hospital_rule_kind_code')
+    )
+    op.create_table('hospital_stream_observation',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('stream', sa.String(length=32), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('place', sa.String(length=100), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('denominator', sa.Float(), nullable=True),
+    sa.Column('source', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_stream_observation')),
+    sa.UniqueConstraint('stream', 'region_code', 'place', 'day', name='hospital_stream_cell')
+    )
+    with op.batch_alter_table('hospital_stream_observation', schema=None) as batch_op:
+        batch_op.create_index('ix_hospital_stream_observation_day', ['stream', 'day'], unique=False)
+
+    op.create_table('hospital_syndrome_count',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('syndrome', sa.String(length=32), nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=False),
+    sa.Column('township', sa.String(length=12), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('visits', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_syndrome_count')),
+    sa.UniqueConstraint('syndrome', 'org_code', 'township', 'day', name='hospital_syndrome_cell')
+    )
+    with op.batch_alter_table('hospital_syndrome_count', schema=None) as batch_op:
+        batch_op.create_index('ix_hospital_syndrome_count_day', ['day', 'syndrome'], unique=False)
+
     op.create_table('import_batch',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('filename', sa.String(length=255), nullable=False),
@@ -120,6 +205,55 @@ def upgrade() -> None:
     with op.batch_alter_table('login_attempt', schema=None) as batch_op:
         batch_op.create_index('ix_login_attempt_user_at', ['username', 'at'], unique=False)
 
+    op.create_table('notification',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('recipient_kind', sa.String(length=16), nullable=False),
+    sa.Column('recipient_code', sa.String(length=64), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('entity_type', sa.String(length=24), nullable=True),
+    sa.Column('entity_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('read_at', sa.DateTime(), nullable=True),
+    sa.Column('read_by', sa.String(length=64), nullable=True),
+    sa.Column('email_status', sa.String(length=12), nullable=True),
+    sa.Column('sms_status', sa.String(length=12), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification'))
+    )
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notification_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_notification_email', ['email_status'], unique=False)
+        batch_op.create_index('ix_notification_recipient', ['recipient_kind', 'recipient_code'], unique=False)
+        batch_op.create_index('ix_notification_sms', ['sms_status'], unique=False)
+
+    op.create_table('notification_address',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('recipient_kind', sa.String(length=16), nullable=False),
+    sa.Column('recipient_code', sa.String(length=64), nullable=False),
+    sa.Column('email', sa.String(length=255), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notification_address')),
+    sa.UniqueConstraint('recipient_kind', 'recipient_code', 'email', name='address_email')
+    )
+    op.create_table('plan_template',
+    sa.Column('code', sa.String(length=48), nullable=False),
+    sa.Column('name_zh', sa.String(length=100), nullable=False),
+    sa.Column('name_en', sa.String(length=200), nullable=False),
+    sa.Column('event_types', sa.JSON(), nullable=False),
+    sa.Column('diseases', sa.JSON(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('levels', sa.JSON(), nullable=False),
+    sa.Column('tasks', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('edited_by', sa.String(length=64), nullable=True),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_plan_template'))
+    )
     op.create_table('region',
     sa.Column('code', sa.String(length=12), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -140,6 +274,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_region_level'), ['level'], unique=False)
         batch_op.create_index(batch_op.f('ix_region_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_region_parent_code'), ['parent_code'], unique=False)
+
+    op.create_table('respond_history',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('entity_type', sa.String(length=24), nullable=False),
+    sa.Column('entity_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('from_status', sa.String(length=16), nullable=True),
+    sa.Column('to_status', sa.String(length=16), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('snapshot', sa.JSON(), nullable=False),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_respond_history'))
+    )
+    with op.batch_alter_table('respond_history', schema=None) as batch_op:
+        batch_op.create_index('ix_respond_history_entity', ['entity_type', 'entity_id'], unique=False)
 
     op.create_table('role',
     sa.Column('code', sa.String(length=48), nullable=False),
@@ -200,6 +351,25 @@ def upgrade() -> None:
     with op.batch_alter_table('app_user', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_app_user_organisation_code'), ['organisation_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_app_user_role_code'), ['role_code'], unique=False)
+
+    op.create_table('consultation_item',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('consultation_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('item_type', sa.String(length=16), nullable=False),
+    sa.Column('ref_id', sa.Integer(), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('summary', sa.JSON(), nullable=False),
+    sa.Column('likelihood', sa.Integer(), nullable=True),
+    sa.Column('impact', sa.Integer(), nullable=True),
+    sa.Column('risk_score', sa.Integer(), nullable=True),
+    sa.Column('risk_level', sa.String(length=16), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultation.id'], name=op.f('fk_consultation_item_consultation_id_consultation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consultation_item'))
+    )
+    with op.batch_alter_table('consultation_item', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consultation_item_consultation_id'), ['consultation_id'], unique=False)
 
     op.create_table('organisation',
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -297,6 +467,48 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sim_card_error_card_number'), ['card_number'], unique=False)
         batch_op.create_index(batch_op.f('ix_sim_card_error_run_id'), ['run_id'], unique=False)
 
+    op.create_table('sim_encounter',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('encounter_id', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('visit_time', sa.DateTime(), nullable=False),
+    sa.Column('org_code', sa.String(length=20), nullable=False),
+    sa.Column('department', sa.String(length=32), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('age', sa.Integer(), nullable=False),
+    sa.Column('sex', sa.String(length=1), nullable=False),
+    sa.Column('icd10', sa.String(length=16), nullable=False),
+    sa.Column('diagnosis', sa.String(length=64), nullable=False),
+    sa.Column('chief_complaint', sa.String(length=100), nullable=False),
+    sa.Column('temperature', sa.Float(), nullable=False),
+    sa.Column('true_disease_code', sa.String(length=16), nullable=True),
+    sa.Column('card_number', sa.String(length=32), nullable=True),
+    sa.Column('outbreak_number', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_encounter_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_encounter'))
+    )
+    with op.batch_alter_table('sim_encounter', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_encounter_run_id'), ['run_id'], unique=False)
+
+    op.create_table('sim_encounter_lab',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('encounter_id', sa.String(length=40), nullable=False),
+    sa.Column('test_code', sa.String(length=24), nullable=False),
+    sa.Column('test_name', sa.String(length=64), nullable=False),
+    sa.Column('specimen', sa.String(length=24), nullable=False),
+    sa.Column('result', sa.String(length=64), nullable=False),
+    sa.Column('positive', sa.Boolean(), nullable=False),
+    sa.Column('collected_at', sa.DateTime(), nullable=False),
+    sa.Column('reported_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_encounter_lab_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_encounter_lab'))
+    )
+    with op.batch_alter_table('sim_encounter_lab', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_encounter_lab_encounter_id'), ['encounter_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sim_encounter_lab_run_id'), ['run_id'], unique=False)
+
     op.create_table('sim_outbreak',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -319,6 +531,37 @@ def upgrade() -> None:
     with op.batch_alter_table('sim_outbreak', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sim_outbreak_disease_code'), ['disease_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_sim_outbreak_run_id'), ['run_id'], unique=False)
+
+    op.create_table('sim_place',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_place_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_place'))
+    )
+    with op.batch_alter_table('sim_place', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_place_run_id'), ['run_id'], unique=False)
+
+    op.create_table('sim_stream',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('stream', sa.String(length=40), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('place_id', sa.String(length=32), nullable=False),
+    sa.Column('first_date', sa.Date(), nullable=False),
+    sa.Column('days', sa.LargeBinary(), nullable=False),
+    sa.Column('values', sa.LargeBinary(), nullable=False),
+    sa.Column('denominators', sa.LargeBinary(), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['sim_run.id'], name=op.f('fk_sim_stream_run_id_sim_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sim_stream'))
+    )
+    with op.batch_alter_table('sim_stream', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sim_stream_run_id'), ['run_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sim_stream_stream'), ['stream'], unique=False)
 
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -405,6 +648,87 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_card_status'), ['status'], unique=False)
         batch_op.create_index('ix_card_status_due', ['status', 'review_due_at'], unique=False)
 
+    op.create_table('event',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('number', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('event_type', sa.String(length=32), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=True),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('organisation_code', sa.String(length=32), nullable=True),
+    sa.Column('signal_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('team', sa.JSON(), nullable=False),
+    sa.Column('investigation_start', sa.Date(), nullable=True),
+    sa.Column('investigation_end', sa.Date(), nullable=True),
+    sa.Column('findings', sa.Text(), nullable=True),
+    sa.Column('affected', sa.Integer(), nullable=True),
+    sa.Column('deaths', sa.Integer(), nullable=True),
+    sa.Column('related_info', sa.Boolean(), nullable=True),
+    sa.Column('level', sa.String(length=4), nullable=True),
+    sa.Column('suspected_at', sa.DateTime(), nullable=False),
+    sa.Column('investigating_at', sa.DateTime(), nullable=True),
+    sa.Column('confirmed_at', sa.DateTime(), nullable=True),
+    sa.Column('ruled_out_at', sa.DateTime(), nullable=True),
+    sa.Column('responding_at', sa.DateTime(), nullable=True),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
+    sa.Column('conclusion', sa.Text(), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_event_disease_code_disease')),
+    sa.ForeignKeyConstraint(['organisation_code'], ['organisation.code'], name=op.f('fk_event_organisation_code_organisation')),
+    sa.ForeignKeyConstraint(['signal_id'], ['signal.id'], name=op.f('fk_event_signal_id_signal')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event')),
+    sa.UniqueConstraint('number', name=op.f('uq_event_number'))
+    )
+    with op.batch_alter_table('event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_region_code'), ['region_code'], unique=False)
+        batch_op.create_index('ix_event_status_region', ['status', 'region_code'], unique=False)
+
+    op.create_table('hospital_encounter',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=False),
+    sa.Column('visit_number', sa.String(length=64), nullable=False),
+    sa.Column('patient_key', sa.String(length=64), nullable=False),
+    sa.Column('patient_number', sa.String(length=64), nullable=True),
+    sa.Column('patient_name', sa.String(length=40), nullable=True),
+    sa.Column('id_type', sa.String(length=2), nullable=True),
+    sa.Column('id_number', sa.String(length=32), nullable=True),
+    sa.Column('sex', sa.String(length=1), nullable=True),
+    sa.Column('birth_date', sa.Date(), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('guardian_name', sa.String(length=40), nullable=True),
+    sa.Column('address_code', sa.String(length=12), nullable=True),
+    sa.Column('address_detail', sa.String(length=100), nullable=True),
+    sa.Column('occupation', sa.String(length=2), nullable=True),
+    sa.Column('work_unit', sa.String(length=100), nullable=True),
+    sa.Column('visit_time', sa.DateTime(), nullable=True),
+    sa.Column('visit_day', sa.Date(), nullable=True),
+    sa.Column('township', sa.String(length=12), nullable=False),
+    sa.Column('encounter_class', sa.String(length=16), nullable=True),
+    sa.Column('department', sa.String(length=64), nullable=True),
+    sa.Column('doctor_name', sa.String(length=40), nullable=True),
+    sa.Column('chief_complaint', sa.Text(), nullable=True),
+    sa.Column('temperature_c', sa.Float(), nullable=True),
+    sa.Column('onset_date', sa.Date(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('source_time', sa.DateTime(), nullable=True),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['hospital_intake_message.id'], name=op.f('fk_hospital_encounter_message_id_hospital_intake_message')),
+    sa.ForeignKeyConstraint(['org_code'], ['organisation.code'], name=op.f('fk_hospital_encounter_org_code_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_encounter')),
+    sa.UniqueConstraint('org_code', 'visit_number', name='hospital_encounter_visit')
+    )
+    with op.batch_alter_table('hospital_encounter', schema=None) as batch_op:
+        batch_op.create_index('ix_hospital_encounter_org_day', ['org_code', 'visit_day'], unique=False)
+        batch_op.create_index('ix_hospital_encounter_patient', ['patient_key'], unique=False)
+
     op.create_table('sim_outbreak_card',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('outbreak_id', sa.Integer(), nullable=False),
@@ -431,6 +755,39 @@ def upgrade() -> None:
     with op.batch_alter_table('card_revision', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_card_revision_card_id'), ['card_id'], unique=False)
 
+    op.create_table('contact',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('case_card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('sex', sa.String(length=1), nullable=True),
+    sa.Column('birth_date', sa.Date(), nullable=True),
+    sa.Column('id_number', sa.String(length=32), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('address_code', sa.String(length=12), nullable=True),
+    sa.Column('address_detail', sa.String(length=100), nullable=True),
+    sa.Column('relation', sa.String(length=32), nullable=True),
+    sa.Column('last_exposure', sa.Date(), nullable=False),
+    sa.Column('follow_up_end', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('converted_card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['case_card_id'], ['card.id'], name=op.f('fk_contact_case_card_id_card')),
+    sa.ForeignKeyConstraint(['converted_card_id'], ['card.id'], name=op.f('fk_contact_converted_card_id_card')),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_contact_disease_code_disease')),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_contact_event_id_event')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact'))
+    )
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_case_card_id'), ['case_card_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_event_id'), ['event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_region_code'), ['region_code'], unique=False)
+        batch_op.create_index('ix_contact_status_end', ['status', 'follow_up_end'], unique=False)
+
     op.create_table('duplicate_flag',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -450,17 +807,423 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_duplicate_flag_card_id'), ['card_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_duplicate_flag_other_card_id'), ['other_card_id'], unique=False)
 
+    op.create_table('event_case',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('unit', sa.String(length=100), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('linked_by', sa.String(length=64), nullable=False),
+    sa.Column('linked_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['card_id'], ['card.id'], name=op.f('fk_event_case_card_id_card')),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_event_case_event_id_event')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_case')),
+    sa.UniqueConstraint('event_id', 'card_id', name='event_card')
+    )
+    with op.batch_alter_table('event_case', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_case_card_id'), ['card_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_event_case_event_id'), ['event_id'], unique=False)
+
+    op.create_table('event_grade',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('related_info', sa.Boolean(), nullable=False),
+    sa.Column('level', sa.String(length=4), nullable=True),
+    sa.Column('suggested_related_info', sa.Boolean(), nullable=False),
+    sa.Column('suggested_level', sa.String(length=4), nullable=True),
+    sa.Column('accepted', sa.Boolean(), nullable=False),
+    sa.Column('basis', sa.JSON(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('actor', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_event_grade_event_id_event')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_grade'))
+    )
+    with op.batch_alter_table('event_grade', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_grade_event_id'), ['event_id'], unique=False)
+
+    op.create_table('event_sample',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('sample_type', sa.String(length=48), nullable=False),
+    sa.Column('source', sa.String(length=100), nullable=True),
+    sa.Column('collected_on', sa.Date(), nullable=True),
+    sa.Column('laboratory', sa.String(length=100), nullable=True),
+    sa.Column('test', sa.String(length=100), nullable=True),
+    sa.Column('result', sa.String(length=16), nullable=False),
+    sa.Column('pathogen', sa.String(length=100), nullable=True),
+    sa.Column('result_on', sa.Date(), nullable=True),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['card_id'], ['card.id'], name=op.f('fk_event_sample_card_id_card')),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_event_sample_event_id_event')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_event_sample'))
+    )
+    with op.batch_alter_table('event_sample', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_event_sample_event_id'), ['event_id'], unique=False)
+
+    op.create_table('hospital_case',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('encounter_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=False),
+    sa.Column('patient_key', sa.String(length=64), nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('disease_group', sa.String(length=16), nullable=False),
+    sa.Column('subtype_code', sa.String(length=16), nullable=True),
+    sa.Column('classification', sa.String(length=2), nullable=False),
+    sa.Column('chronicity', sa.String(length=2), nullable=True),
+    sa.Column('rule_kind', sa.String(length=16), nullable=False),
+    sa.Column('rule_code', sa.String(length=64), nullable=False),
+    sa.Column('evidence', sa.String(length=200), nullable=False),
+    sa.Column('diagnosed_at', sa.DateTime(), nullable=False),
+    sa.Column('due_at', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('merged_into_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('draft_errors', sa.JSON(), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('reject_reason', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['card_id'], ['card.id'], name=op.f('fk_hospital_case_card_id_card')),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_hospital_case_disease_code_disease')),
+    sa.ForeignKeyConstraint(['encounter_id'], ['hospital_encounter.id'], name=op.f('fk_hospital_case_encounter_id_hospital_encounter')),
+    sa.ForeignKeyConstraint(['merged_into_id'], ['hospital_case.id'], name=op.f('fk_hospital_case_merged_into_id_hospital_case')),
+    sa.ForeignKeyConstraint(['org_code'], ['organisation.code'], name=op.f('fk_hospital_case_org_code_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_case')),
+    sa.UniqueConstraint('encounter_id', 'disease_group', name='hospital_case_encounter_disease')
+    )
+    with op.batch_alter_table('hospital_case', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospital_case_card_id'), ['card_id'], unique=False)
+        batch_op.create_index('ix_hospital_case_org', ['org_code', 'diagnosed_at'], unique=False)
+        batch_op.create_index('ix_hospital_case_person', ['patient_key', 'disease_group'], unique=False)
+        batch_op.create_index('ix_hospital_case_status_due', ['status', 'due_at'], unique=False)
+
+    op.create_table('hospital_diagnosis',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('encounter_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('entry_key', sa.String(length=96), nullable=False),
+    sa.Column('icd10', sa.String(length=32), nullable=True),
+    sa.Column('text', sa.String(length=200), nullable=True),
+    sa.Column('diagnosed_at', sa.DateTime(), nullable=True),
+    sa.Column('kind', sa.String(length=16), nullable=True),
+    sa.Column('refuted', sa.Boolean(), nullable=False),
+    sa.Column('source_time', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['encounter_id'], ['hospital_encounter.id'], name=op.f('fk_hospital_diagnosis_encounter_id_hospital_encounter')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_diagnosis')),
+    sa.UniqueConstraint('encounter_id', 'entry_key', name='hospital_diagnosis_entry')
+    )
+    with op.batch_alter_table('hospital_diagnosis', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospital_diagnosis_encounter_id'), ['encounter_id'], unique=False)
+
+    op.create_table('hospital_encounter_syndrome',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('encounter_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('syndrome', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['encounter_id'], ['hospital_encounter.id'], name=op.f('fk_hospital_encounter_syndrome_encounter_id_hospital_encounter')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_encounter_syndrome')),
+    sa.UniqueConstraint('encounter_id', 'syndrome', name='hospital_encounter_syndrome_pair')
+    )
+    with op.batch_alter_table('hospital_encounter_syndrome', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospital_encounter_syndrome_encounter_id'), ['encounter_id'], unique=False)
+
+    op.create_table('hospital_lab_result',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=False),
+    sa.Column('result_key', sa.String(length=128), nullable=False),
+    sa.Column('encounter_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('patient_key', sa.String(length=64), nullable=False),
+    sa.Column('test_code', sa.String(length=64), nullable=True),
+    sa.Column('test_name', sa.String(length=128), nullable=True),
+    sa.Column('result_text', sa.String(length=200), nullable=True),
+    sa.Column('value_num', sa.Float(), nullable=True),
+    sa.Column('unit', sa.String(length=32), nullable=True),
+    sa.Column('positive', sa.Boolean(), nullable=True),
+    sa.Column('specimen', sa.String(length=64), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=True),
+    sa.Column('observed_at', sa.DateTime(), nullable=True),
+    sa.Column('source_time', sa.DateTime(), nullable=True),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['encounter_id'], ['hospital_encounter.id'], name=op.f('fk_hospital_lab_result_encounter_id_hospital_encounter')),
+    sa.ForeignKeyConstraint(['message_id'], ['hospital_intake_message.id'], name=op.f('fk_hospital_lab_result_message_id_hospital_intake_message')),
+    sa.ForeignKeyConstraint(['org_code'], ['organisation.code'], name=op.f('fk_hospital_lab_result_org_code_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_lab_result')),
+    sa.UniqueConstraint('org_code', 'result_key', name='hospital_lab_result_key')
+    )
+    with op.batch_alter_table('hospital_lab_result', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospital_lab_result_encounter_id'), ['encounter_id'], unique=False)
+        batch_op.create_index('ix_hospital_lab_result_patient', ['patient_key'], unique=False)
+
+    op.create_table('task',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('consultation_id', sa.Integer(), nullable=True),
+    sa.Column('template_code', sa.String(length=48), nullable=True),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('owner', sa.String(length=32), nullable=False),
+    sa.Column('organisation_code', sa.String(length=32), nullable=True),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('deadline', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(), nullable=True),
+    sa.Column('accepted_by', sa.String(length=64), nullable=True),
+    sa.Column('done_at', sa.DateTime(), nullable=True),
+    sa.Column('result', sa.Text(), nullable=True),
+    sa.Column('cancelled_reason', sa.Text(), nullable=True),
+    sa.Column('reminded_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultation.id'], name=op.f('fk_task_consultation_id_consultation')),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_task_event_id_event')),
+    sa.ForeignKeyConstraint(['organisation_code'], ['organisation.code'], name=op.f('fk_task_organisation_code_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task'))
+    )
+    with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_task_event_id'), ['event_id'], unique=False)
+        batch_op.create_index('ix_task_owner', ['owner', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_task_region_code'), ['region_code'], unique=False)
+        batch_op.create_index('ix_task_status_deadline', ['status', 'deadline'], unique=False)
+
+    op.create_table('verification',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('signal_id', sa.Integer(), nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('organisation_code', sa.String(length=32), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('assigned_at', sa.DateTime(), nullable=False),
+    sa.Column('due_at', sa.DateTime(), nullable=False),
+    sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('escalated_to', sa.String(length=32), nullable=True),
+    sa.Column('checks', sa.JSON(), nullable=False),
+    sa.Column('findings', sa.Text(), nullable=True),
+    sa.Column('reason_code', sa.String(length=24), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('verified_at', sa.DateTime(), nullable=True),
+    sa.Column('verified_by', sa.String(length=64), nullable=True),
+    sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_verification_disease_code_disease')),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_verification_event_id_event')),
+    sa.ForeignKeyConstraint(['organisation_code'], ['organisation.code'], name=op.f('fk_verification_organisation_code_organisation')),
+    sa.ForeignKeyConstraint(['signal_id'], ['signal.id'], name=op.f('fk_verification_signal_id_signal')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification')),
+    sa.UniqueConstraint('signal_id', name=op.f('uq_verification_signal_id'))
+    )
+    with op.batch_alter_table('verification', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_verification_region_code'), ['region_code'], unique=False)
+        batch_op.create_index('ix_verification_status_due', ['status', 'due_at'], unique=False)
+
+    op.create_table('warning',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('region_code', sa.String(length=12), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=False),
+    sa.Column('advice', sa.Text(), nullable=False),
+    sa.Column('sent_by', sa.String(length=64), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_warning_event_id_event')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_warning'))
+    )
+    with op.batch_alter_table('warning', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_warning_event_id'), ['event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_warning_region_code'), ['region_code'], unique=False)
+
+    op.create_table('consultation_decision',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('consultation_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=True),
+    sa.Column('decided_by', sa.String(length=64), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultation.id'], name=op.f('fk_consultation_decision_consultation_id_consultation')),
+    sa.ForeignKeyConstraint(['item_id'], ['consultation_item.id'], name=op.f('fk_consultation_decision_item_id_consultation_item')),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_consultation_decision_task_id_task')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_consultation_decision'))
+    )
+    with op.batch_alter_table('consultation_decision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_consultation_decision_consultation_id'), ['consultation_id'], unique=False)
+
+    op.create_table('contact_follow_up',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('symptoms', sa.JSON(), nullable=False),
+    sa.Column('temperature', sa.Float(), nullable=True),
+    sa.Column('condition', sa.String(length=16), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('recorded_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], name=op.f('fk_contact_follow_up_contact_id_contact')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_follow_up')),
+    sa.UniqueConstraint('contact_id', 'day', name='follow_up_day')
+    )
+    with op.batch_alter_table('contact_follow_up', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_follow_up_contact_id'), ['contact_id'], unique=False)
+
+    op.create_table('hospital_missed_report',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('org_code', sa.String(length=32), nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('diagnosed_at', sa.DateTime(), nullable=False),
+    sa.Column('due_at', sa.DateTime(), nullable=False),
+    sa.Column('flagged_at', sa.DateTime(), nullable=False),
+    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('resolution', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['hospital_case.id'], name=op.f('fk_hospital_missed_report_case_id_hospital_case')),
+    sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_hospital_missed_report_disease_code_disease')),
+    sa.ForeignKeyConstraint(['org_code'], ['organisation.code'], name=op.f('fk_hospital_missed_report_org_code_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hospital_missed_report')),
+    sa.UniqueConstraint('case_id', name=op.f('uq_hospital_missed_report_case_id'))
+    )
+    with op.batch_alter_table('hospital_missed_report', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hospital_missed_report_org_code'), ['org_code'], unique=False)
+
+    op.create_table('task_attachment',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=128), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('path', sa.String(length=255), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_task_attachment_task_id_task')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task_attachment'))
+    )
+    with op.batch_alter_table('task_attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_task_attachment_task_id'), ['task_id'], unique=False)
+
+    op.create_table('task_comment',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('author', sa.String(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_task_comment_task_id_task')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task_comment'))
+    )
+    with op.batch_alter_table('task_comment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_task_comment_task_id'), ['task_id'], unique=False)
+
+    op.create_table('warning_recipient',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('warning_id', sa.Integer(), nullable=False),
+    sa.Column('owner', sa.String(length=32), nullable=False),
+    sa.Column('acknowledged_at', sa.DateTime(), nullable=True),
+    sa.Column('acknowledged_by', sa.String(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['warning_id'], ['warning.id'], name=op.f('fk_warning_recipient_warning_id_warning')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_warning_recipient')),
+    sa.UniqueConstraint('warning_id', 'owner', name='warning_owner')
+    )
+    with op.batch_alter_table('warning_recipient', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_warning_recipient_warning_id'), ['warning_id'], unique=False)
+
     # ### end Alembic commands ###
+    op.create_index('ix_card_county_diag', 'card', [sa.text('substr(address_code, 1, 6)'), 'diagnosis_time'], unique=False)
     install_append_only_triggers(op.get_bind())
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('warning_recipient', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_warning_recipient_warning_id'))
+
+    op.drop_table('warning_recipient')
+    with op.batch_alter_table('task_comment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_task_comment_task_id'))
+
+    op.drop_table('task_comment')
+    with op.batch_alter_table('task_attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_task_attachment_task_id'))
+
+    op.drop_table('task_attachment')
+    with op.batch_alter_table('hospital_missed_report', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hospital_missed_report_org_code'))
+
+    op.drop_table('hospital_missed_report')
+    with op.batch_alter_table('contact_follow_up', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_follow_up_contact_id'))
+
+    op.drop_table('contact_follow_up')
+    with op.batch_alter_table('consultation_decision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consultation_decision_consultation_id'))
+
+    op.drop_table('consultation_decision')
+    with op.batch_alter_table('warning', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_warning_region_code'))
+        batch_op.drop_index(batch_op.f('ix_warning_event_id'))
+
+    op.drop_table('warning')
+    with op.batch_alter_table('verification', schema=None) as batch_op:
+        batch_op.drop_index('ix_verification_status_due')
+        batch_op.drop_index(batch_op.f('ix_verification_region_code'))
+
+    op.drop_table('verification')
+    with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.drop_index('ix_task_status_deadline')
+        batch_op.drop_index(batch_op.f('ix_task_region_code'))
+        batch_op.drop_index('ix_task_owner')
+        batch_op.drop_index(batch_op.f('ix_task_event_id'))
+
+    op.drop_table('task')
+    with op.batch_alter_table('hospital_lab_result', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_lab_result_patient')
+        batch_op.drop_index(batch_op.f('ix_hospital_lab_result_encounter_id'))
+
+    op.drop_table('hospital_lab_result')
+    with op.batch_alter_table('hospital_encounter_syndrome', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hospital_encounter_syndrome_encounter_id'))
+
+    op.drop_table('hospital_encounter_syndrome')
+    with op.batch_alter_table('hospital_diagnosis', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hospital_diagnosis_encounter_id'))
+
+    op.drop_table('hospital_diagnosis')
+    with op.batch_alter_table('hospital_case', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_case_status_due')
+        batch_op.drop_index('ix_hospital_case_person')
+        batch_op.drop_index('ix_hospital_case_org')
+        batch_op.drop_index(batch_op.f('ix_hospital_case_card_id'))
+
+    op.drop_table('hospital_case')
+    with op.batch_alter_table('event_sample', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_event_sample_event_id'))
+
+    op.drop_table('event_sample')
+    with op.batch_alter_table('event_grade', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_event_grade_event_id'))
+
+    op.drop_table('event_grade')
+    with op.batch_alter_table('event_case', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_event_case_event_id'))
+        batch_op.drop_index(batch_op.f('ix_event_case_card_id'))
+
+    op.drop_table('event_case')
     with op.batch_alter_table('duplicate_flag', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_duplicate_flag_other_card_id'))
         batch_op.drop_index(batch_op.f('ix_duplicate_flag_card_id'))
 
     op.drop_table('duplicate_flag')
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.drop_index('ix_contact_status_end')
+        batch_op.drop_index(batch_op.f('ix_contact_region_code'))
+        batch_op.drop_index(batch_op.f('ix_contact_event_id'))
+        batch_op.drop_index(batch_op.f('ix_contact_case_card_id'))
+
+    op.drop_table('contact')
     with op.batch_alter_table('card_revision', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_card_revision_card_id'))
 
@@ -470,6 +1233,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sim_outbreak_card_card_number'))
 
     op.drop_table('sim_outbreak_card')
+    with op.batch_alter_table('hospital_encounter', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_encounter_patient')
+        batch_op.drop_index('ix_hospital_encounter_org_day')
+
+    op.drop_table('hospital_encounter')
+    with op.batch_alter_table('event', schema=None) as batch_op:
+        batch_op.drop_index('ix_event_status_region')
+        batch_op.drop_index(batch_op.f('ix_event_region_code'))
+
+    op.drop_table('event')
     with op.batch_alter_table('card', schema=None) as batch_op:
         batch_op.drop_index('ix_card_status_due')
         batch_op.drop_index(batch_op.f('ix_card_status'))
@@ -486,11 +1259,29 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
     op.drop_table('api_token')
+    with op.batch_alter_table('sim_stream', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_stream_stream'))
+        batch_op.drop_index(batch_op.f('ix_sim_stream_run_id'))
+
+    op.drop_table('sim_stream')
+    with op.batch_alter_table('sim_place', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_place_run_id'))
+
+    op.drop_table('sim_place')
     with op.batch_alter_table('sim_outbreak', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sim_outbreak_run_id'))
         batch_op.drop_index(batch_op.f('ix_sim_outbreak_disease_code'))
 
     op.drop_table('sim_outbreak')
+    with op.batch_alter_table('sim_encounter_lab', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_encounter_lab_run_id'))
+        batch_op.drop_index(batch_op.f('ix_sim_encounter_lab_encounter_id'))
+
+    op.drop_table('sim_encounter_lab')
+    with op.batch_alter_table('sim_encounter', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sim_encounter_run_id'))
+
+    op.drop_table('sim_encounter')
     with op.batch_alter_table('sim_card_error', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sim_card_error_run_id'))
         batch_op.drop_index(batch_op.f('ix_sim_card_error_card_number'))
@@ -516,6 +1307,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_organisation_name'))
 
     op.drop_table('organisation')
+    with op.batch_alter_table('consultation_item', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consultation_item_consultation_id'))
+
+    op.drop_table('consultation_item')
     with op.batch_alter_table('app_user', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_app_user_role_code'))
         batch_op.drop_index(batch_op.f('ix_app_user_organisation_code'))
@@ -524,12 +1319,25 @@ def downgrade() -> None:
     op.drop_table('site_secret')
     op.drop_table('sim_run')
     op.drop_table('role')
+    with op.batch_alter_table('respond_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_respond_history_entity')
+
+    op.drop_table('respond_history')
     with op.batch_alter_table('region', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_region_parent_code'))
         batch_op.drop_index(batch_op.f('ix_region_name'))
         batch_op.drop_index(batch_op.f('ix_region_level'))
 
     op.drop_table('region')
+    op.drop_table('plan_template')
+    op.drop_table('notification_address')
+    with op.batch_alter_table('notification', schema=None) as batch_op:
+        batch_op.drop_index('ix_notification_sms')
+        batch_op.drop_index('ix_notification_recipient')
+        batch_op.drop_index('ix_notification_email')
+        batch_op.drop_index(batch_op.f('ix_notification_created_at'))
+
+    op.drop_table('notification')
     with op.batch_alter_table('login_attempt', schema=None) as batch_op:
         batch_op.drop_index('ix_login_attempt_user_at')
 
@@ -538,12 +1346,31 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_import_batch_file_sha256'))
 
     op.drop_table('import_batch')
+    with op.batch_alter_table('hospital_syndrome_count', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_syndrome_count_day')
+
+    op.drop_table('hospital_syndrome_count')
+    with op.batch_alter_table('hospital_stream_observation', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_stream_observation_day')
+
+    op.drop_table('hospital_stream_observation')
+    op.drop_table('hospital_rule')
+    with op.batch_alter_table('hospital_intake_message', schema=None) as batch_op:
+        batch_op.drop_index('ix_hospital_intake_message_status')
+        batch_op.drop_index('ix_hospital_intake_message_sha')
+        batch_op.drop_index('ix_hospital_intake_message_key')
+
+    op.drop_table('hospital_intake_message')
     with op.batch_alter_table('disease', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_disease_national_code'))
         batch_op.drop_index(batch_op.f('ix_disease_name_zh'))
 
     op.drop_table('disease')
     op.drop_table('detection_run')
+    with op.batch_alter_table('consultation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_consultation_region_code'))
+
+    op.drop_table('consultation')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_entry_entity')
         batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
