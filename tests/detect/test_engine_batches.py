@@ -1,6 +1,6 @@
 """The engine in parts: series sources, batches, the screen, incremental runs.
 
-One simulated set of daily counts (two diseases × three townships in two counties, 800 days
+One simulated set of daily counts (two diseases × three townships in two counties, 1,000 days
 of Poisson counts) is stored as cards; the same counts summed to counties are also given as
 an array, so the card table and the count array must give the same alarms.
 """
@@ -27,6 +27,7 @@ from yifang.detect.engine import (
     CountArraySource,
     SeriesSource,
     evaluate_batch,
+    history_days,
     may_alarm,
     plan_rules,
     run_detection,
@@ -35,7 +36,7 @@ from yifang.detect.engine import (
 from yifang.detect.models import DetectionRun, Signal
 
 AS_OF = date(2026, 6, 30)
-N_DAYS = 800
+N_DAYS = 1000
 FIRST = AS_OF - timedelta(days=N_DAYS - 1)
 DISEASES = ("TDIS", "TDIS2")
 TOWNSHIPS = ("640502100", "640521100", "640521101")
@@ -65,7 +66,7 @@ RULES: list[dict[str, Any]] = [
         },
         "level": "county",
         "granularity": "week",
-        "history_years": 2,
+        "history_years": 1,
     },
     {
         "name": "ears-township",
@@ -167,7 +168,7 @@ def alarms_of(
         rule,
         DISEASES,
         as_of=as_of,
-        history_days=366 * rule.history_years + 56 + days,
+        history_days=history_days(rule, days),
         batch_size=batch_size,
     )
     periods = max(1, -(-days // (7 if rule.granularity == "week" else 1)))

@@ -358,23 +358,18 @@ class ArrayBatch:
         r0, r1 = int(r.min()), int(r.max()) + 1
         lo, hi = max(self.day_lo, 0), self.day_hi
         part = np.asarray(arr[r0:r1, :, lo:hi])
-        # (S, days) → (days, S), float, NaN (unknown) before the array's first day
-        daily = np.asarray(part[r - r0, self.disease_idx], dtype=np.float64).T
-        if self.day_lo < 0:
-            daily = np.concatenate([np.full((-self.day_lo, daily.shape[1]), np.nan), daily])
-        n_periods = len(self.period_end)
-        counts = daily
+        daily = part[r - r0, self.disease_idx]  # (S, days), a copy of this batch only
+        keys = list(self.keys)
+        has_case = np.nansum(daily, axis=1) > 0
+        if not has_case.all():  # no case in the window: cannot alarm, never made float
+            keys = [keys[i] for i in np.flatnonzero(has_case)]
+            daily = daily[has_case]
+        x = np.asarray(daily, dtype=np.float64)
+        if self.day_lo < 0:  # unknown (NaN) before the array's first day
+            x = np.concatenate([np.full((x.shape[0], -self.day_lo), np.nan), x], axis=1)
         if self.period > 1:  # 7-day blocks; a block with a missing day is missing
-            counts = daily.reshape(n_periods, self.period, -1).sum(axis=1)
-        has_case = np.nansum(counts, axis=0) > 0
-        if not has_case.all():
-            cols = np.flatnonzero(has_case)
-            return SeriesBlock(
-                keys=[self.keys[i] for i in cols],
-                period_end=list(self.period_end),
-                counts=np.ascontiguousarray(counts[:, cols]),
-            )
-        return SeriesBlock(keys=list(self.keys), period_end=list(self.period_end), counts=counts)
+            x = x.reshape(x.shape[0], len(self.period_end), self.period).sum(axis=2)
+        return SeriesBlock(keys=keys, period_end=list(self.period_end), counts=x.T)
 
 
 @dataclass
@@ -873,6 +868,12 @@ def touched_since(session: Session, since: datetime) -> Touched:
     return {(str(d), str(r)) for d, r in rows}
 
 
+def history_days(rule: Rule, days: int) -> int:
+    """Days of counts read for a rule: its ``history_years``, eight weeks of margin for the
+    baseline windows, the chart's :data:`CHART_PERIODS` and the ``days`` evaluated."""
+    return 366 * rule.history_years + 7 * 8 + CHART_PERIODS * PERIOD_DAYS[rule.granularity] + days
+
+
 def plan_rules(
     config: MethodConfig,
     diseases: Sequence[Disease],
@@ -964,7 +965,7 @@ def run_detection(
             rule,
             codes,
             as_of=as_of,
-            history_days=366 * rule.history_years + 7 * 8 + days,
+            history_days=history_days(rule, days),
             batch_size=batch_size,
             touched=touched,
         )
