@@ -11,6 +11,9 @@ p = Path("yifang/core/migrations/versions/0001_initial_schema.py")
 s = p.read_text()
 s = s.replace("from alembic import op\n", "from alembic import op\n\nfrom yifang.core.audit import install_append_only_triggers\n", 1)
 s = s.replace("    # ### end Alembic commands ###\n", "    # ### end Alembic commands ###\n    install_append_only_triggers(op.get_bind())\n", 1)
+# A fixed date, so that regenerating an unchanged schema changes nothing.
+import re
+s = re.sub(r"Create Date: .*", "Create Date: 2026-11-23", s, count=1)
 # SQLite cannot reflect expression indexes, so autogenerate leaves them out: add them here.
 expr = (
     "    op.create_index('ix_card_county_diag', 'card', "
