@@ -100,17 +100,15 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
     from yifang.models import Base
 
     counts = np.load(args.npy, mmap_mode="r")
-    n_counties = min(args.counties, counts.shape[0])
+    n_counties = counts.shape[0]
     diseases = [f"N{d:02d}" for d in range(counts.shape[1])]
     regions = [f"{100000 + c:06d}" for c in range(n_counties)]
-    if n_counties == counts.shape[0]:
-        source = CountArraySource.from_npy(
-            args.npy, diseases=diseases, regions=regions, first_day=FIRST_DAY
-        )
-    else:  # a part of the file, still read a batch at a time
-        source = CountArraySource(diseases, regions, FIRST_DAY, counts=counts[:n_counties])
+    source = CountArraySource.from_npy(
+        args.npy, diseases=diseases, regions=regions, first_day=FIRST_DAY
+    )
+    del counts
     config = _national_config()
-    last = FIRST_DAY + timedelta(days=counts.shape[2] - 1)
+    last = FIRST_DAY + timedelta(days=N_DAYS - 1)
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/national.db")
         Base.metadata.create_all(engine)
@@ -127,6 +125,7 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
 
             client_cm = local_client(n_workers=args.dask_workers, processes=True)
             runner = dask_runner(client_cm.__enter__())
+        _warm_up(source, config, last)  # compile the numba kernels outside the measure
         base_rss = _current_rss_mb()
         runs = []
         with Session(engine) as session:
@@ -172,6 +171,16 @@ def national(args: argparse.Namespace) -> dict[str, Any]:
     if args.screen_reference:
         out["screen"] = _screen_reference(source, config, last, args.batch_size)
     return out
+
+
+def _warm_up(source: Any, config: Any, day: date) -> None:
+    from yifang.detect.engine import BatchJob, evaluate_batch, history_days
+
+    for rule in config.rules:
+        batch = source.batches(
+            rule, source.diseases, as_of=day, history_days=history_days(rule, 1), batch_size=50
+        )[0]
+        evaluate_batch(BatchJob(rule, batch, 1, {}))
 
 
 def _screen_reference(source: Any, config: Any, day: date, batch_size: int) -> dict[str, Any]:
@@ -312,7 +321,9 @@ def main() -> None:
             f"with the screen, {s['all_cpu']:.2f} s fitting all "
             f"({s['all_cpu'] / max(s['screened_cpu'], 1e-9):.1f}×)"
         )
-    quarter = _child("national", args, npy=npy, counties=args.counties // 4, dask_workers=0)
+    quarter_npy = npy.with_name(npy.name.replace(f"{args.counties}x", f"{args.counties // 4}x"))
+    ensure_counts(quarter_npy, args.counties // 4, args.diseases)
+    quarter = _child("national", args, npy=quarter_npy, dask_workers=0)
     _print_national(f"{args.counties // 4} counties, batch {args.batch_size}", quarter)
     small = _child("national", args, npy=npy, batch_size=1000, dask_workers=0)
     _print_national(f"{args.counties} counties, batch 1000", small)
