@@ -370,3 +370,17 @@ def test_progress_reports_batches(city: tuple[Session, np.ndarray]) -> None:
     assert ("ears-township", 3, 3) in seen
     with pytest.raises(ValueError, match="batch_size"):
         run_detection(session, as_of=AS_OF, config=CONFIG, batch_size=0)
+
+
+def test_cli_runs_in_batches(city: tuple[Session, np.ndarray]) -> None:
+    from typer.testing import CliRunner
+
+    from yifang.cli import app
+
+    runner = CliRunner()
+    args = ["detect", "run", "--as-of", AS_OF.isoformat()]
+    done = runner.invoke(app, [*args, "--batch-size", "2"])
+    assert done.exit_code == 0, done.output
+    assert "fitted" in done.output
+    bad = runner.invoke(app, [*args, "--dask", "local:x"])
+    assert bad.exit_code == 2 and "number of workers" in bad.output
