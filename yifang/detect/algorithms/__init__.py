@@ -21,10 +21,26 @@ from yifang.detect.algorithms.mpm import CIDARS_MPM_PERCENTILES, mpm
 from yifang.detect.algorithms.result import DetectionResult
 from yifang.detect.algorithms.scan import ScanCluster, ScanResult, counts_from_cases, stp_scan
 
-__all__ = ["DetectionResult"]
-__all__ += ["NOUFAILY_2013", "ORIGINAL_FARRINGTON", "farrington", "farrington_flexible"]
-__all__ += ["ScanCluster", "ScanResult", "counts_from_cases", "stp_scan"]
-__all__ += ["ears_c", "cusum", "ewma", "adaptive_regression", "essence_switch"]
-__all__ += ["mpm", "CIDARS_MPM_PERCENTILES", "fixed_threshold", "CIDARS_SINGLE_CASE_DISEASES"]
-__all__ += ["estimate_r", "discr_si", "ReproductionEstimate"]
-# Each algorithm module adds its import here and its names to __all__ (one line each).
+__all__ = [
+    "CIDARS_MPM_PERCENTILES",
+    "CIDARS_SINGLE_CASE_DISEASES",
+    "NOUFAILY_2013",
+    "ORIGINAL_FARRINGTON",
+    "DetectionResult",
+    "ReproductionEstimate",
+    "ScanCluster",
+    "ScanResult",
+    "adaptive_regression",
+    "counts_from_cases",
+    "cusum",
+    "discr_si",
+    "ears_c",
+    "essence_switch",
+    "estimate_r",
+    "ewma",
+    "farrington",
+    "farrington_flexible",
+    "fixed_threshold",
+    "mpm",
+    "stp_scan",
+]
