@@ -364,11 +364,17 @@ class ArrayBatch:
         if not has_case.all():  # no case in the window: cannot alarm, never made float
             keys = [keys[i] for i in np.flatnonzero(has_case)]
             daily = daily[has_case]
-        x = np.asarray(daily, dtype=np.float64)
-        if self.day_lo < 0:  # unknown (NaN) before the array's first day
-            x = np.concatenate([np.full((x.shape[0], -self.day_lo), np.nan), x], axis=1)
-        if self.period > 1:  # 7-day blocks; a block with a missing day is missing
-            x = x.reshape(x.shape[0], len(self.period_end), self.period).sum(axis=2)
+        n_periods, S = len(self.period_end), daily.shape[0]
+        if self.day_lo >= 0 and np.issubdtype(daily.dtype, np.integer):
+            if self.period > 1:  # 7-day blocks, summed before they are made float
+                daily = daily.reshape(S, n_periods, self.period).sum(axis=2)
+            x = np.asarray(daily, dtype=np.float64)
+        else:
+            x = np.asarray(daily, dtype=np.float64)
+            if self.day_lo < 0:  # unknown (NaN) before the array's first day
+                x = np.concatenate([np.full((S, -self.day_lo), np.nan), x], axis=1)
+            if self.period > 1:  # 7-day blocks; a block with a missing day is missing
+                x = x.reshape(S, n_periods, self.period).sum(axis=2)
         return SeriesBlock(keys=keys, period_end=list(self.period_end), counts=x.T)
 
 
@@ -592,13 +598,15 @@ class BatchJob:
     """One batch to evaluate under one rule, with all it needs (picklable).
 
     ``periods`` is how many periods ending on the analysis day are evaluated;
-    ``disease_names`` maps disease codes to Chinese names (for per-disease percentiles).
+    ``disease_names`` maps disease codes to Chinese names (for per-disease percentiles);
+    ``screen`` False fits every series (same alarms, slower: a reference for benchmarks).
     """
 
     rule: Rule
     batch: SeriesBatch
     periods: int
     disease_names: Mapping[str, str] = field(default_factory=dict)
+    screen: bool = True
 
 
 def _value(arr: NDArray[np.float64] | None, i: int, s: int) -> float | None:
@@ -627,7 +635,10 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
     T = block.counts.shape[0]
     eval_idx = np.arange(T - min(max(1, job.periods), T), T, dtype=np.int64)
     params = series_params(rule, block.keys, job.disease_names)
-    cand = np.flatnonzero(may_alarm(rule, block.counts, eval_idx, params))
+    if job.screen:
+        cand = np.flatnonzero(may_alarm(rule, block.counts, eval_idx, params))
+    else:
+        cand = np.arange(S)
     out = BatchResult(series=S, evaluated=int(cand.size))
     if cand.size == 0:
         return out
@@ -651,6 +662,7 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
     except ValueError:  # the method needs more history than the chart's first periods
         chart_idx = eval_idx
         chart = run_method(rule, counts[:, cols], chart_idx, chart_params)
+    charts = _ChartData(block.period_end, chart, chart_idx)
     for j, s in enumerate(cols):
         disease_code, region_code = keys[s]
         for i in (int(x) for x in np.flatnonzero(alarm[:, s])):
@@ -663,29 +675,46 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
                     observed=float(observed[i, s]),
                     expected=_value(expected, i, s),
                     upperbound=_value(upper, i, s),
-                    chart=_chart(block.period_end, chart, chart_idx, t, j),
+                    chart=charts.chart(t, j),
                 )
             )
     return out
 
 
-def _chart(
-    period_end: list[date], result: DetectionResult, idx: NDArray[np.int64], t: int, j: int
-) -> dict[str, Any]:
-    """Observed values and thresholds of the periods up to ``t`` (column ``j`` of ``result``).
+def _column_lists(arr: NDArray[np.float64] | None, rows: int) -> list[list[float | None]]:
+    """Column j of a (rows, J) result array as a list, None where not finite."""
+    if arr is None:
+        return []
+    a = np.asarray(arr, dtype=np.float64).reshape(rows, -1)
+    return [[v if math.isfinite(v) else None for v in col] for col in a.T.tolist()]
 
-    The observed value is the one the method compares with its threshold (e.g. the 7-day
-    count for the moving percentile method), so the two lines of the chart are comparable.
-    """
-    pos = {int(x): i for i, x in enumerate(idx)}
-    span = [tt for tt in range(max(0, t - CHART_PERIODS + 1), t + 1) if tt in pos]
-    obs = np.asarray(result.observed, dtype=np.float64).reshape(idx.size, -1)
-    return {
-        "dates": [period_end[tt].isoformat() for tt in span],
-        "observed": [_value(obs, pos[tt], j) for tt in span],
-        "upperbound": [_value(result.upperbound, pos[tt], j) for tt in span],
-        "expected": [_value(result.expected, pos[tt], j) for tt in span],
-    }
+
+class _ChartData:
+    """The chart values of every alarmed series of a batch, as lists made once."""
+
+    def __init__(
+        self, period_end: list[date], result: DetectionResult, idx: NDArray[np.int64]
+    ) -> None:
+        self.period_end = period_end
+        self.pos = {int(x): i for i, x in enumerate(idx)}
+        self.observed = _column_lists(result.observed, idx.size)
+        self.upperbound = _column_lists(result.upperbound, idx.size)
+        self.expected = _column_lists(result.expected, idx.size)
+
+    def chart(self, t: int, j: int) -> dict[str, Any]:
+        """Observed values and thresholds of the periods up to ``t`` (alarmed series ``j``).
+
+        The observed value is the one the method compares with its threshold (e.g. the 7-day
+        count for the moving percentile method), so the two lines of the chart are comparable.
+        """
+        span = [tt for tt in range(max(0, t - CHART_PERIODS + 1), t + 1) if tt in self.pos]
+        rows = [self.pos[tt] for tt in span]
+        return {
+            "dates": [self.period_end[tt].isoformat() for tt in span],
+            "observed": [self.observed[j][i] for i in rows],
+            "upperbound": [self.upperbound[j][i] for i in rows],
+            "expected": [self.expected[j][i] if self.expected else None for i in rows],
+        }
 
 
 #: Runs a function over jobs and yields the results in the jobs' order: ``map`` runs them
