@@ -160,7 +160,12 @@ def city(session: Session) -> tuple[Session, np.ndarray]:
 
 
 def alarms_of(
-    source: SeriesSource, rule_name: str, batch_size: int, days: int = 1, as_of: date = AS_OF
+    source: SeriesSource,
+    rule_name: str,
+    batch_size: int,
+    days: int = 1,
+    as_of: date = AS_OF,
+    screen: bool = True,
 ) -> list[Any]:
     """Every alarm of one rule of CONFIG, through the batch runner."""
     rule = next(r for r in CONFIG.rules if r.name == rule_name)
@@ -174,7 +179,7 @@ def alarms_of(
     periods = max(1, -(-days // (7 if rule.granularity == "week" else 1)))
     out = []
     for b in batches:
-        out.extend(evaluate_batch(BatchJob(rule, b, periods, {})).alarms)
+        out.extend(evaluate_batch(BatchJob(rule, b, periods, {}, screen=screen)).alarms)
     return out
 
 
@@ -188,6 +193,8 @@ def test_batch_size_does_not_change_alarms(
     assert whole, "the simulated set should alarm somewhere in 60 days"
     assert alarms_of(source, rule_name, batch_size=1, days=60) == whole
     assert alarms_of(source, rule_name, batch_size=2, days=60) == whole
+    # fitting every series gives the same alarms as fitting only those the screen keeps
+    assert alarms_of(source, rule_name, batch_size=1000, days=60, screen=False) == whole
 
 
 @pytest.mark.parametrize("rule_name", ["mpm-county", "noufaily-county"])
