@@ -16,6 +16,16 @@ def cheap_hashing(monkeypatch):
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test starts with empty page caches (they are keyed by database anyway)."""
+    from yifang.web import cache
+
+    cache.clear_all()
+    yield
+    cache.clear_all()
+
+
 @pytest.fixture()
 def demo(session) -> dict[str, str]:
     """Every demo account: username → password."""

@@ -43,3 +43,41 @@ def test_queue_counts_follow_the_scope(login, session):
     assert city["awaiting_review"] == 12
     assert 0 < zn["awaiting_review"] < 12
     assert city["overdue"] > 0  # the seeded cards were due 24 h after diagnosis
+
+
+def test_figures_are_shared_for_a_minute_and_say_when(login, session):
+    today = local_today()
+    seed_cards(session, {"HFMD": 2.0}, today - timedelta(days=2), today, seed=1)
+    first = login("city_cdc").get("/api/web/dashboard").json()
+    seed_cards(session, {"HFMD": 2.0}, today - timedelta(days=2), today, seed=2)
+    again = login("commission").get("/api/web/dashboard").json()  # same jurisdiction
+    assert again["totals"] == first["totals"] and again["as_of"] == first["as_of"]
+    county = login("zn_cdc_review").get("/api/web/dashboard").json()  # computed afresh
+    assert county["as_of"] >= first["as_of"]
+
+
+def test_cache_recomputes_once_expired_and_serves_the_old_value_meanwhile():
+    import threading
+
+    from yifang.web.cache import TTLCache
+
+    cache = TTLCache()
+    calls = []
+    assert cache.get("k", 60, lambda: calls.append(1) or 1)[0] == 1
+    assert cache.get("k", 60, lambda: calls.append(2) or 2)[0] == 1  # fresh: kept
+    assert cache.get("k", 0.000001, lambda: calls.append(3) or 3)[0] == 3  # expired: redone
+    assert cache.get("x", 0, lambda: 9)[0] == 9  # ttl 0: no cache
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> int:
+        started.set()
+        release.wait(5)
+        return 4
+
+    worker = threading.Thread(target=lambda: cache.get("k", 0.000001, slow))
+    worker.start()
+    started.wait(5)
+    assert cache.get("k", 0.000001, lambda: 5)[0] == 3  # the refresh is under way: old value
+    release.set()
+    worker.join(5)
+    assert cache.get("k", 60, lambda: 6)[0] == 4

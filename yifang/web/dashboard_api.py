@@ -13,6 +13,11 @@ Dashboard definitions (ISO weeks, days are calendar days in the city's time zone
   the years the database covers (a city that started reporting 2 years ago is compared with
   2 years, not with 3 empty ones; coverage is the database's, not the jurisdiction's);
 * *epidemic curve*: cards by ISO week of onset over the last 26 weeks, per disease.
+
+The figures of a jurisdiction are computed once for all its users and kept for
+``dashboard_cache_seconds`` (:mod:`yifang.web.cache`); ``as_of`` says when. The aggregates
+group in SQL by exactly what is shown (disease; disease and onset day), on the diagnosis-time
+index.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from yifang.core.auth import current_scope, current_user, require
 from yifang.core.db import get_session, utcnow
 from yifang.core.jurisdiction import Scope
 from yifang.core.settings import get_settings
+from yifang.web import cache
 
 router = APIRouter(prefix="/web", tags=["pages"])
 
@@ -61,14 +67,21 @@ def same_week_back(end: date, years: int) -> date:
     return end - timedelta(weeks=weeks)
 
 
-def _disease_totals(session: Session, scope: Scope, start: date, end: date) -> dict[str, int]:
-    rows = queries.counts(
-        session, scope, queries.CardFilter(diagnosis_from=start, diagnosis_to=end)
+def _grouped(session: Session, scope: Scope, flt: queries.CardFilter, *columns: Any) -> list[Any]:
+    """Card counts grouped by ``columns`` within ``scope`` and ``flt`` (deleted cards left
+    out by the filter), the jurisdiction applied by the cards' own scope clause."""
+    stmt = (
+        select(*columns, func.count())
+        .where(queries.scope_clause(scope), *flt.clauses())
+        .group_by(*columns)
     )
-    totals: dict[str, int] = defaultdict(int)
-    for row in rows:
-        totals[row.disease_code] += row.cards
-    return totals
+    return list(session.execute(stmt).all())
+
+
+def _disease_totals(session: Session, scope: Scope, start: date, end: date) -> dict[str, int]:
+    """Cards by disease diagnosed from ``start`` to ``end`` (inclusive days)."""
+    flt = queries.CardFilter(diagnosis_from=start, diagnosis_to=end)
+    return {d: int(n) for d, n in _grouped(session, scope, flt, Card.disease_code)}
 
 
 def _first_card_day(session: Session) -> date | None:
@@ -94,8 +107,18 @@ def dashboard(
     scope: Scope = Depends(current_scope),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
-    """The dashboard's figures for the caller's jurisdiction (aggregates only)."""
+    """The dashboard's figures for the caller's jurisdiction (aggregates only), at most
+    ``dashboard_cache_seconds`` old."""
     now = utcnow()
+    key = (cache.database_key(session), scope.region_prefix, scope.organisation_code)
+    ttl = cache.get_cache_settings().dashboard_cache_seconds
+    figures, computed = cache.dashboard_cache.get(key, ttl, lambda: figures_of(session, scope, now))
+    as_of = datetime.fromtimestamp(computed, ZoneInfo(get_settings().timezone))
+    return {**figures, "as_of": as_of.replace(microsecond=0).isoformat()}
+
+
+def figures_of(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
+    """Compute the dashboard's figures of ``scope`` at ``now`` (naive UTC)."""
     today = local_today(now)
     week_start = today - timedelta(days=6)
     this_week = _disease_totals(session, scope, week_start, today)
@@ -116,17 +139,20 @@ def dashboard(
 
     curve_start = today - timedelta(weeks=CURVE_WEEKS - 1, days=today.weekday())
     # onset ≤ diagnosis, so bounding the diagnosis time too lets the index do the work
-    curve_rows = queries.counts(
+    curve_rows = _grouped(
         session,
         scope,
         queries.CardFilter(onset_from=curve_start, onset_to=today, diagnosis_from=curve_start),
+        Card.disease_code,
+        Card.onset_date,
     )
     weeks = [curve_start + timedelta(weeks=i) for i in range(CURVE_WEEKS)]
     curve: dict[str, list[int]] = defaultdict(lambda: [0] * CURVE_WEEKS)
-    for row in curve_rows:
-        index = (row.day - curve_start).days // 7
+    for disease, onset, n in curve_rows:
+        day = onset if isinstance(onset, date) else date.fromisoformat(str(onset))
+        index = (day - curve_start).days // 7
         if 0 <= index < CURVE_WEEKS:
-            curve[row.disease_code][index] += row.cards
+            curve[disease][index] += int(n)
 
     names = {
         d.code: {"zh": d.name_zh, "en": d.name_en, "class": d.disease_class}

@@ -21,6 +21,7 @@ from yifang.core.accounts import LoginError, Role, User
 from yifang.core.auth import clear_session, issue_session, optional_user, scope_for
 from yifang.core.db import get_session, utcnow
 from yifang.core.settings import get_settings
+from yifang.web import cache
 from yifang.web.i18n import pick_language, translate
 from yifang.web.render import page_require, page_user, render
 
@@ -38,8 +39,7 @@ def org_name(session: Session, code: str | None) -> str | None:
     """The organisation's name from the catalog, or None."""
     if not code:
         return None
-    org = session.get(Organisation, code)
-    return org.name if org else code
+    return labels(session)["places"]["orgs"].get(code, code)
 
 
 def common(session: Session, user: User) -> dict[str, Any]:
@@ -48,7 +48,12 @@ def common(session: Session, user: User) -> dict[str, Any]:
 
 
 def labels(session: Session) -> dict[str, Any]:
-    """Names the card tables show instead of codes: code lists, diseases, places, units."""
+    """Names the card tables show instead of codes: code lists, diseases, places, units
+    (cached for a few minutes: see :mod:`yifang.web.cache`)."""
+    return cache.reference(session, "labels", lambda: _labels(session))
+
+
+def _labels(session: Session) -> dict[str, Any]:
     city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
     regions = session.execute(
         select(Region.code, Region.name).where(
@@ -310,7 +315,11 @@ def code_lists_json() -> dict[str, dict[str, dict[str, str]]]:
 
 
 def county_options(session: Session) -> list[dict[str, str]]:
-    """Counties of the configured city."""
+    """Counties of the configured city (cached)."""
+    return cache.reference(session, "counties", lambda: _county_options(session))
+
+
+def _county_options(session: Session) -> list[dict[str, str]]:
     city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
     rows = session.scalars(
         select(Region).where(Region.level == 3, Region.code.like(f"{city}%")).order_by(Region.code)
@@ -412,7 +421,11 @@ def code_table(table: dict[str, codes.Code]) -> dict[str, dict[str, str]]:
 
 
 def disease_options(session: Session) -> list[dict[str, Any]]:
-    """Active diseases, grouped by class, for select boxes."""
+    """Active diseases, grouped by class, for select boxes (cached)."""
+    return cache.reference(session, "diseases", lambda: _disease_options(session))
+
+
+def _disease_options(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(
         select(Disease)
         .where(Disease.active.is_(True))
@@ -436,7 +449,12 @@ def disease_options(session: Session) -> list[dict[str, Any]]:
 
 
 def township_options(session: Session) -> list[dict[str, Any]]:
-    """Townships (level 4) of the configured city, with their county, for the address."""
+    """Townships (level 4) of the configured city, with their county, for the address
+    (cached)."""
+    return cache.reference(session, "townships", lambda: _township_options(session))
+
+
+def _township_options(session: Session) -> list[dict[str, Any]]:
     city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
     counties = {
         r.code: r.name

@@ -12,7 +12,10 @@
     const note = document.querySelector('[data-kpi-note="baseline"]');
     if (note) note.textContent = YF.t("chart.baseline") + " " + data.totals.baseline;
     const week = document.querySelector("[data-week]");
-    if (week) week.textContent = YF.t("week_range", { start: data.week.start, end: data.week.end, week: data.week.iso_week });
+    if (week) {
+      week.textContent = YF.t("week_range", { start: data.week.start, end: data.week.end, week: data.week.iso_week }) +
+        (data.as_of ? " · " + YF.t("as_of", { time: data.as_of.slice(11, 16) }) : "");
+    }
   }
 
   function table(data) {
