@@ -51,16 +51,19 @@ def seed_cards(
     *,
     seed: int = 7,
     status: str = "reviewed",
+    towns: dict[str, list[str]] | None = None,
 ) -> int:
-    """Cards of each disease at about ``per_day`` a day between ``start`` and ``end``."""
+    """Cards of each disease at about ``per_day`` a day between ``start`` and ``end``, in
+    ``towns`` (county → township codes; default two townships in each of two counties)."""
     rng = random.Random(seed)
+    towns = towns or TOWNS
     rows = []
     day = start
     n = 0
     while day <= end:
         for disease, rate in per_day.items():
             for _ in range(int(rate) + (rng.random() < rate - int(rate))):
-                county = rng.choice(sorted(TOWNS))
+                county = rng.choice(sorted(towns))
                 n += 1
                 diagnosed = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
                 rows.append(
@@ -72,13 +75,13 @@ def seed_cards(
                         "age_value": rng.randint(1, 80),
                         "age_unit": "01",
                         "residence_category": "1",
-                        "address_code": rng.choice(TOWNS[county]),
+                        "address_code": rng.choice(towns[county]),
                         "occupation": "18",
                         "classification": "2",
                         "onset_date": day - timedelta(days=rng.randint(0, 3)),
                         "diagnosis_time": diagnosed,
                         "disease_code": disease,
-                        "org_code": ORGS[county],
+                        "org_code": ORGS.get(county, ORGS["640521"]),
                         "doctor_name": "测试医生",
                         "fill_date": day,
                         "submitted_at": diagnosed,

@@ -284,3 +284,51 @@ def test_a_returned_card_is_fixed_and_resubmitted(server, browser, demo, session
     page.wait_for_url(f"**/cards/{card.id}")
     page.wait_for_selector(".badge.submitted")
     page.context.close()
+
+
+def test_every_role_gets_its_home_page_and_no_other_countys_card(server, browser, demo, session):
+    from sqlalchemy import select
+
+    from tests.web.seed import SPS_HOSPITAL, SPS_TOWN, card_values, seed_cards
+    from yifang.cases import service
+    from yifang.catalog.models import Region
+    from yifang.core.jurisdiction import Scope
+    from yifang.web.dashboard_api import local_today
+
+    today = local_today()
+    towns: dict[str, list[str]] = {}
+    for code in session.scalars(
+        select(Region.code).where(Region.level == 4, Region.code.like("6405%"))
+    ):
+        towns.setdefault(code[:6], []).append(code)
+    seed_cards(session, {"HFMD": 4.0, "FLU": 3.0}, today - timedelta(days=27), today, towns=towns)
+    sps_card = service.create_card(
+        session, card_values("沙丙丁", SPS_TOWN, SPS_HOSPITAL), scope=Scope.everything("seed")
+    )
+    session.commit()
+
+    for username in demo:
+        page = log_in(browser, server, username, demo[username])
+        assert "/login" not in page.url, username
+        page.wait_for_selector("header.topbar .who-name")
+        assert page.locator(".alert.error").count() == 0, username
+        if page.url.rstrip("/") == server:  # the dashboard: its figures arrive
+            page.wait_for_function(
+                "document.querySelector('[data-kpi=this_week]').textContent !== '–'"
+            )
+            if page.locator("#chart-map").count():
+                page.wait_for_selector("#chart-map canvas")
+                page.wait_for_timeout(300)
+        shot(page, f"20-home-{username}")
+        page.context.close()
+
+    # a county reviewer asks for another county's card by its address: nothing of it shows
+    page = log_in(browser, server, "zn_cdc_review", demo["zn_cdc_review"])
+    page.goto(f"{server}/cards/{sps_card.id}")
+    page.wait_for_selector(".alert.error")
+    body = page.inner_text("main")
+    assert sps_card.card_number not in body and "沙丙丁" not in body
+    shot(page, "21-other-countys-card-refused")
+    api = page.request.get(f"{server}/api/cards/{sps_card.id}")
+    assert api.status == 404 and sps_card.card_number not in api.text()
+    page.context.close()

@@ -81,3 +81,32 @@ def test_cache_recomputes_once_expired_and_serves_the_old_value_meanwhile():
     release.set()
     worker.join(5)
     assert cache.get("k", 60, lambda: 6)[0] == 4
+
+
+def test_map_gives_incidence_per_100000_by_township_within_the_jurisdiction(login, session):
+    from sqlalchemy import select
+
+    from yifang.catalog.models import Population
+
+    today = local_today()
+    n = seed_cards(session, {"HFMD": 3.0}, today - timedelta(days=6), today, seed=4)
+    city = login("city_cdc").get("/api/web/dashboard").json()["map"]
+    towns = {t["code"]: t for t in city["townships"]}
+    assert sum(t["cases"] for t in towns.values()) == n
+    assert {c["code"] for c in city["counties"]} == {"640502", "640521", "640522"}
+    town = towns["640521100"]
+    population = session.scalar(
+        select(Population.count).where(
+            Population.region_code == "640521100",
+            Population.year == city["population_year"],
+            Population.sex == "T",
+            Population.age_to.is_(None),
+        )
+    )
+    assert town["population"] == population
+    assert town["incidence"] == round(town["cases"] * 100_000 / population, 2)
+    assert town["lon"] and town["lat"]
+    county = login("zn_cdc_review").get("/api/web/dashboard").json()["map"]
+    assert {c["code"] for c in county["counties"]} == {"640521"}
+    assert all(t["code"].startswith("640521") for t in county["townships"])
+    assert login("zn_hospital").get("/api/web/dashboard").json()["map"] is None

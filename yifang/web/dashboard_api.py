@@ -12,7 +12,10 @@ Dashboard definitions (ISO weeks, days are calendar days in the city's time zone
   shifted back by whole weeks (364 or 371 days per year, so weekdays line up), averaged over
   the years the database covers (a city that started reporting 2 years ago is compared with
   2 years, not with 3 empty ones; coverage is the database's, not the jurisdiction's);
-* *epidemic curve*: cards by ISO week of onset over the last 26 weeks, per disease.
+* *epidemic curve*: cards by ISO week of onset over the last 26 weeks, per disease;
+* *map*: cards diagnosed in the last 28 days per township of residence (current address)
+  and per county, per 100,000 residents of the catalog's latest population year not after
+  this one (county and city jurisdictions; a hospital's own cards are no incidence).
 
 The figures of a jurisdiction are computed once for all its users and kept for
 ``dashboard_cache_seconds`` (:mod:`yifang.web.cache`); ``as_of`` says when. The aggregates
@@ -35,7 +38,7 @@ from yifang.cases import queries
 from yifang.cases.models import Card
 from yifang.cases.service import RETURNED, SUBMITTED
 from yifang.cases.validation import Reference, validate_card
-from yifang.catalog.models import Disease
+from yifang.catalog.models import Disease, Population, Region
 from yifang.core.accounts import User, has_permission
 from yifang.core.auth import current_scope, current_user, require
 from yifang.core.db import get_session, utcnow
@@ -47,6 +50,8 @@ router = APIRouter(prefix="/web", tags=["pages"])
 
 CURVE_WEEKS = 26
 BASELINE_YEARS = 5
+MAP_DAYS = 28
+PER = 100_000
 
 
 def local_today(now: datetime | None = None) -> date:
@@ -174,6 +179,7 @@ def figures_of(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
     ]
     top = sorted(curve, key=lambda d: -sum(curve[d]))
     return {
+        "map": incidence_map(session, scope, today),
         "today": today,
         "week": {"start": week_start, "end": today, "iso_week": today.isocalendar().week},
         "baseline_years": years_used,
@@ -193,6 +199,86 @@ def figures_of(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
             ],
             "total": [sum(curve[d][i] for d in curve) for i in range(CURVE_WEEKS)],
         },
+    }
+
+
+def _populations(session: Session, prefix: str, year: int) -> tuple[int | None, dict[str, int]]:
+    """Total residents of each region under ``prefix`` in the latest year up to ``year``."""
+    latest = session.scalar(
+        select(func.max(Population.year)).where(
+            Population.region_code.startswith(prefix), Population.year <= year
+        )
+    )
+    if latest is None:
+        return None, {}
+    rows = session.execute(
+        select(Population.region_code, Population.count).where(
+            Population.region_code.startswith(prefix),
+            Population.year == latest,
+            Population.sex == "T",
+            Population.age_from == 0,
+            Population.age_to.is_(None),
+        )
+    )
+    return int(latest), {code: int(n) for code, n in rows}
+
+
+def _rate(cases: int, population: int | None) -> float | None:
+    return round(cases * PER / population, 2) if population else None
+
+
+def incidence_map(session: Session, scope: Scope, today: date) -> dict[str, Any] | None:
+    """Cards per 100,000 residents by township and county over the last :data:`MAP_DAYS`
+    days, within the jurisdiction's region; None for a hospital's own-cards scope."""
+    if scope.organisation_code:
+        return None
+    city = get_settings().city_code.rstrip("0")[:4] or get_settings().city_code
+    prefix = scope.region_prefix or city
+    start = today - timedelta(days=MAP_DAYS - 1)
+    flt = queries.CardFilter(diagnosis_from=start, diagnosis_to=today)
+    by_town: dict[str, int] = defaultdict(int)
+    for address, n in _grouped(session, scope, flt, Card.address_code):
+        if address and address.startswith(prefix):
+            by_town[address[:9]] += int(n)
+    year, population = _populations(session, prefix, today.year)
+    regions = session.scalars(
+        select(Region)
+        .where(Region.code.startswith(prefix), Region.level.in_((3, 4)), Region.active.is_(True))
+        .order_by(Region.code)
+    ).all()
+    counties = {r.code: r.name for r in regions if r.level == 3}
+    county_cases: dict[str, int] = defaultdict(int)
+    for town, n in by_town.items():
+        county_cases[town[:6]] += n
+    return {
+        "days": MAP_DAYS,
+        "start": start,
+        "end": today,
+        "population_year": year,
+        "counties": [
+            {
+                "code": code,
+                "name": name,
+                "cases": county_cases.get(code, 0),
+                "population": population.get(code),
+                "incidence": _rate(county_cases.get(code, 0), population.get(code)),
+            }
+            for code, name in counties.items()
+        ],
+        "townships": [
+            {
+                "code": r.code,
+                "name": r.name,
+                "county": counties.get(r.code[:6], r.code[:6]),
+                "lon": r.longitude,
+                "lat": r.latitude,
+                "cases": by_town.get(r.code, 0),
+                "population": population.get(r.code),
+                "incidence": _rate(by_town.get(r.code, 0), population.get(r.code)),
+            }
+            for r in regions
+            if r.level == 4 and r.longitude is not None and r.latitude is not None
+        ],
     }
 
 

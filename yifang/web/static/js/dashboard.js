@@ -1,4 +1,5 @@
-/* Dashboard: this week by disease against the 5-year average, and the epidemic curve. */
+/* Dashboard: this week by disease against the 5-year average, the epidemic curve and the
+   map of township incidence (circles at township centroids over the county boundaries). */
 (function () {
   "use strict";
   const name = (n) => (YF.lang === "en" ? n.en || n.zh : n.zh);
@@ -70,6 +71,60 @@
     });
   }
 
+  async function mapChart(data) {
+    const el = document.getElementById("chart-map");
+    const m = data.map;
+    if (!window.echarts || !el || !m) return;
+    const period = document.querySelector("[data-map-period]");
+    if (period) period.textContent = m.start + " – " + m.end + (m.population_year ? " · " + YF.t("map.population") + " " + m.population_year : "");
+    const r = await fetch(el.dataset.geojson, { credentials: "same-origin" });
+    if (!r.ok) return;
+    const geo = await r.json();
+    const codes = new Set(m.counties.map((c) => c.code));
+    geo.features = geo.features.filter((f) => codes.has(String(f.id)));  // only the jurisdiction's counties
+    echarts.registerMap("yifang-city", geo);
+    const rates = m.townships.map((t) => t.incidence).filter((v) => v !== null);
+    const max = Math.max(1, ...rates);
+    const chart = echarts.init(el);
+    charts.push(chart);
+    const county = Object.fromEntries(m.counties.map((c) => [c.name, c]));
+    chart.setOption({
+      animation: false,
+      tooltip: {
+        trigger: "item",
+        formatter: (p) => {
+          const d = p.seriesType === "scatter" ? p.data.town : county[p.name];
+          if (!d) return YF.esc(p.name);
+          const rate = d.incidence === null ? "—" : d.incidence.toFixed(1);
+          return "<strong>" + YF.esc(d.name) + "</strong>" + (d.county && d.county !== d.name ? " · " + YF.esc(d.county) : "") +
+            "<br>" + YF.esc(YF.t("map.incidence")) + ": " + rate + "<br>" + d.cases + " " + YF.esc(YF.t("map.cases")) +
+            (d.population ? " / " + d.population.toLocaleString() + " " + YF.esc(YF.t("map.population")) : "");
+        },
+      },
+      visualMap: {
+        type: "continuous", min: 0, max: max, seriesIndex: 1, calculable: true, left: 10, bottom: 10,
+        textStyle: { fontSize: 11 },
+        inRange: { color: ["#fee8c8", "#fdbb84", "#e34a33", "#b30000"] },
+      },
+      geo: {
+        map: "yifang-city", roam: true, aspectScale: 0.85, layoutCenter: ["50%", "50%"], layoutSize: "95%",
+        label: { show: true, color: "#5d6b7a", fontSize: 12 },
+        itemStyle: { areaColor: "#f3f5f7", borderColor: "#8a99a8", borderWidth: 1.2 },
+        emphasis: { itemStyle: { areaColor: "#e6ebf0" }, label: { color: "#1d2b36" } },
+      },
+      series: [
+        { type: "map", geoIndex: 0, data: m.counties.map((c) => ({ name: c.name, value: c.incidence })) },
+        {
+          type: "scatter", coordinateSystem: "geo", z: 3,
+          data: m.townships.map((t) => ({ name: t.name, value: [t.lon, t.lat, t.incidence === null ? 0 : t.incidence], town: t })),
+          symbolSize: (v) => 6 + 22 * Math.sqrt(v[2] / max),
+          itemStyle: { borderColor: "#fff", borderWidth: 0.8, opacity: 0.9 },
+          emphasis: { label: { show: true, formatter: "{b}", position: "top" } },
+        },
+      ],
+    });
+  }
+
   async function load() {
     const r = await YF.api("GET", "/api/web/dashboard");
     if (!r.ok) { YF.toast(YF.errorText(r), "error"); return; }
@@ -77,6 +132,7 @@
     table(r.data);
     weekChart(r.data);
     curveChart(r.data);
+    mapChart(r.data);
   }
   window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
   load();
