@@ -10,11 +10,12 @@ in under a minute, memory bounded by the batch.
 Each run is a child process, so its peak resident memory is its own. Printed per run: wall
 and CPU time (the machine is shared: CPU time is the steadier figure), series with a case in
 the window, series fitted (the others cannot alarm), series per second of wall time, alarms,
-signals, and the peak memory above the process's memory before the run. As references in the
-same run: a quarter of the counties with the same batch (memory must not grow with the
-series; a file of its own), a smaller batch, the same run on a Dask LocalCluster (same
-signals), and three batches of each rule fitted without the screen (what the screen
-saves; the alarms are the same).
+signals, and the peak resident memory above the process's memory before the run (it
+includes what the allocator keeps; the traced peak of one batch is printed too). As
+references in the same run: a quarter of the counties with the same batch (memory must not
+grow with the series; a file of its own), a smaller batch, the same run on a Dask
+LocalCluster (same signals), and three batches of each rule fitted without the screen (what
+the screen saves; the alarms are the same).
 
 City: the demo database (``yifang demo``), the daily run and a 365-day back-fill (rolled
 back, the database is left as it was).
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -208,10 +210,15 @@ def _screen_reference(source: Any, config: Any, day: date, batch_size: int) -> d
                 best = min(best, time.process_time() - c0)
             cpu[screen] = (best, sum(r.series for r in results), [r.alarms for r in results])
         assert cpu[True][2] == cpu[False][2], "the screen changed the alarms"
+        tracemalloc.start()
+        evaluate_batch(BatchJob(rule, batches[0], 1, {}))
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
         out[rule.name] = {
             "series": cpu[True][1],
             "screened_cpu": cpu[True][0],
             "all_cpu": cpu[False][0],
+            "batch_mb": traced,
         }
     return out
 
@@ -314,7 +321,8 @@ def main() -> None:
         print(
             f"  three batches of {rule}: {s['series']:,} series, cpu {s['screened_cpu']:.2f} s "
             f"with the screen, {s['all_cpu']:.2f} s fitting all "
-            f"({s['all_cpu'] / max(s['screened_cpu'], 1e-9):.1f}×)"
+            f"({s['all_cpu'] / max(s['screened_cpu'], 1e-9):.1f}×); one batch allocates at "
+            f"most {s['batch_mb']:.0f} MB"
         )
     quarter_npy = npy.with_name(npy.name.replace(f"{args.counties}x", f"{args.counties // 4}x"))
     ensure_counts(quarter_npy, args.counties // 4, args.diseases)
