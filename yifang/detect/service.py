@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from yifang.core.jurisdiction import Scope
 from yifang.detect.models import Signal
@@ -42,7 +42,12 @@ def list_signals(
         stmt = stmt.where(Signal.last_date >= since)
     if cursor:
         stmt = stmt.where(tuple_(Signal.last_date, Signal.id) < tuple_(*cursor))
-    stmt = stmt.order_by(Signal.last_date.desc(), Signal.id.desc()).limit(limit)
+    # Lists never show the chart: leave its series (up to 60 periods of JSON) unread.
+    stmt = (
+        stmt.options(defer(Signal.series))
+        .order_by(Signal.last_date.desc(), Signal.id.desc())
+        .limit(limit)
+    )
     return list(session.scalars(stmt))
 
 
