@@ -39,6 +39,7 @@ from yifang.web.i18n import pick_language, translate
 from yifang.web.pages import login_redirect
 from yifang.web.pages import router as pages_router
 from yifang.web.render import STATIC_DIR, LoginRequiredError, PageForbiddenError, render
+from yifang.web.respond_pages import router as respond_pages_router
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def create_app() -> FastAPI:
     app.include_router(respond_router, prefix="/api")
     app.include_router(web_api_router, prefix="/api")
     app.include_router(pages_router)
+    app.include_router(respond_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CSRFMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
