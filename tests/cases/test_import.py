@@ -333,16 +333,16 @@ def test_damage_found_midway_undoes_the_import(
     db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_csv(tmp_path / "cards.csv", distinct_cards(40))
-    real = importing._process
+    real = importing._check
     calls = {"n": 0}
 
-    def failing(*args: Any) -> None:
+    def failing(*args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise CorruptFileError("文件损坏", "damaged")
-        real(*args)
+        return real(*args)
 
-    monkeypatch.setattr(importing, "_process", failing)
+    monkeypatch.setattr(importing, "_check", failing)
     before = counts(db)
     with pytest.raises(CorruptFileError):
         import_file(db, path, now=NOW, chunk_rows=10)
@@ -410,3 +410,59 @@ def test_command_line_import(db: Engine, tmp_path: Path) -> None:
     empty.write_bytes(b"")
     refused = runner.invoke(app, ["import", str(empty)])
     assert refused.exit_code == 2 and "the file is empty" in refused.output
+
+
+def _index_names(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return importing._index_names(conn)
+
+
+def test_a_bulk_load_builds_the_indexes_at_the_end(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wanted = {str(ix.name) for ix in importing.deferred_indexes()}
+    assert wanted <= _index_names(db)
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 10)
+    seen: list[tuple[str, set[str]]] = []
+
+    def progress(p: importing.ImportProgress) -> None:
+        seen.append((p.phase, _index_names(db)))
+
+    path = write_csv(tmp_path / "cards.csv", distinct_cards(40))
+    result = import_file(db, path, now=NOW, chunk_rows=10, progress=progress)
+    assert result.rows_stored == 40
+    # while rows went in the non-unique indexes were gone; at the end all are back
+    assert not wanted & seen[0][1]
+    assert seen[-1][0] == "indexes"
+    assert wanted <= _index_names(db)
+
+
+def test_indexes_a_killed_bulk_load_dropped_come_back(db: Engine, tmp_path: Path) -> None:
+    with db.begin() as conn:
+        for index in importing.deferred_indexes():
+            index.drop(conn)
+    path = write_csv(tmp_path / "cards.csv", distinct_cards(5))
+    import_file(db, path, now=NOW)
+    assert {str(ix.name) for ix in importing.deferred_indexes()} <= _index_names(db)
+
+
+def test_a_failed_bulk_load_leaves_no_rows_and_every_index(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 10)
+    real = importing._check
+    calls = {"n": 0}
+
+    def failing(*args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise CorruptFileError("文件损坏", "damaged")
+        return real(*args)
+
+    monkeypatch.setattr(importing, "_check", failing)
+    before = counts(db)
+    path = write_csv(tmp_path / "cards.csv", distinct_cards(40))
+    with pytest.raises(CorruptFileError):
+        import_file(db, path, now=NOW, chunk_rows=10)
+    assert counts(db) == before
+    assert {str(ix.name) for ix in importing.deferred_indexes()} <= _index_names(db)

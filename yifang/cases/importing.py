@@ -31,14 +31,16 @@ import csv
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Index, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from yifang.cases import models
@@ -163,6 +165,9 @@ class ImportProgress:
     rows_quarantined: int = 0
     position: int = 0
     total: int | None = None
+    #: ``rows`` while rows are read and stored; ``indexes`` while a bulk load builds the
+    #: card table's indexes at the end (see :data:`BULK_MIN_ROWS`).
+    phase: str = "rows"
 
 
 ProgressCallback = Callable[[ImportProgress], None]
@@ -371,19 +376,24 @@ def _existing_hashes(conn: Connection, hashes: Sequence[str]) -> set[str]:
     return found
 
 
-def _store_cards(
-    conn: Connection,
-    cards: pl.DataFrame,
-    batch: _Batch,
-    raw_of: Callable[[int], dict[str, Any]],
-) -> list[dict[str, Any]]:
+@dataclass
+class _Checked:
+    """One chunk after validation, before storing: its quarantine rows (unreadable and
+    invalid rows), its valid cards and their ``card`` rows (see :func:`_prepare`)."""
+
+    chunk: Chunk
+    quarantine: list[dict[str, Any]]
+    cards: pl.DataFrame
+    rows: pl.DataFrame | None
+
+
+def _store_cards(conn: Connection, checked: _Checked, batch: _Batch) -> list[dict[str, Any]]:
     """Insert a chunk's valid cards; returns quarantine rows for cards refused because their
-    card number is taken by a different card (``raw_of`` gives a row's raw values)."""
-    if cards.is_empty():
+    card number is taken by a different card."""
+    frame, cards = checked.rows, checked.cards
+    if frame is None or frame.is_empty():
         return []
-    dialect = conn.dialect.name
-    frame = _prepare(cards, batch, dialect)
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         inserted = _insert_postgres(conn, frame)
     else:
         inserted = _insert_sqlite(conn, frame)
@@ -398,7 +408,7 @@ def _store_cards(
                     _quarantine_row(
                         batch,
                         int(row["__row"]),
-                        raw_of(int(row["__pos"])),
+                        next(_raw_rows(checked.chunk, [int(row["__pos"])])),
                         [
                             FieldError(
                                 field="card_number",
@@ -433,33 +443,40 @@ def _raw_rows(chunk: Chunk, positions: Iterable[int]) -> Iterator[dict[str, Any]
         yield {name: values[i] for name, values in columns.items()}
 
 
-def _process(conn: Connection, chunk: Chunk, mapping: dict[str, str], batch: _Batch) -> None:
-    """Validate and store one chunk in the caller's transaction."""
+def _check(chunk: Chunk, mapping: dict[str, str], batch: _Batch, dialect: str) -> _Checked:
+    """Validate one chunk and build its ``card`` rows. Touches no database (only ``batch``'s
+    read-only fields), so it may run in a worker thread while the previous chunk is
+    stored."""
     quarantine: list[dict[str, Any]] = []
     for row_number, raw, code, zh, en in chunk.problems:
         error = FieldError(field=ROW_PROBLEM_FIELD, code=code, message_zh=zh, message_en=en)
         quarantine.append(_quarantine_row(batch, row_number, raw, [error]))
-    if len(chunk):
-        frame = pl.DataFrame(
-            {target: chunk.columns[column] for target, column in mapping.items()},
-            schema={target: pl.String for target in mapping},
-        ).with_columns(
-            pl.Series("__row", chunk.row_numbers, dtype=pl.Int64),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("__pos"),
-        )
-        outcome = validate_frame(frame, batch.ref, batch.now, keep=("__row", "__pos"))
-        bad_positions = [p for p, _ in outcome.invalid]
-        for (position, errors), raw in zip(
-            outcome.invalid, _raw_rows(chunk, bad_positions), strict=True
-        ):
-            quarantine.append(_quarantine_row(batch, chunk.row_numbers[position], raw, errors))
-        quarantine += _store_cards(
-            conn, outcome.cards, batch, lambda i: next(_raw_rows(chunk, [i]))
-        )
+    if not len(chunk):
+        return _Checked(chunk, quarantine, pl.DataFrame(), None)
+    frame = pl.DataFrame(
+        {target: chunk.columns[column] for target, column in mapping.items()},
+        schema={target: pl.String for target in mapping},
+    ).with_columns(
+        pl.Series("__row", chunk.row_numbers, dtype=pl.Int64),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("__pos"),
+    )
+    outcome = validate_frame(frame, batch.ref, batch.now, keep=("__row", "__pos"))
+    bad_positions = [p for p, _ in outcome.invalid]
+    for (position, errors), raw in zip(
+        outcome.invalid, _raw_rows(chunk, bad_positions), strict=True
+    ):
+        quarantine.append(_quarantine_row(batch, chunk.row_numbers[position], raw, errors))
+    rows = None if outcome.cards.is_empty() else _prepare(outcome.cards, batch, dialect)
+    return _Checked(chunk, quarantine, outcome.cards, rows)
+
+
+def _store(conn: Connection, checked: _Checked, batch: _Batch) -> None:
+    """Store one checked chunk in the caller's transaction and count it in the batch."""
+    quarantine = checked.quarantine + _store_cards(conn, checked, batch)
     if quarantine:
         conn.execute(insert(QuarantinedRow), quarantine)
     batch.quarantined += len(quarantine)
-    batch.total += len(chunk) + len(chunk.problems)
+    batch.total += len(checked.chunk) + len(checked.chunk.problems)
     conn.execute(
         update(ImportBatch)
         .where(ImportBatch.id == batch.id)
@@ -470,6 +487,92 @@ def _process(conn: Connection, chunk: Chunk, mapping: dict[str, str], batch: _Ba
             rows_quarantined=batch.quarantined,
         )
     )
+
+
+def _checked_chunks(
+    first: Chunk, chunks: Iterator[Chunk], mapping: dict[str, str], batch: _Batch, dialect: str
+) -> Generator[_Checked, None, None]:
+    """The file's chunks, checked one ahead in a worker thread: reading and validating
+    chunk k+1 (mostly in polars, which releases the GIL) overlaps storing chunk k (mostly
+    in the database driver or server)."""
+
+    def read_and_check(chunk: Chunk | None) -> _Checked | None:
+        chunk = chunk if chunk is not None else next(chunks, None)
+        return None if chunk is None else _check(chunk, mapping, batch, dialect)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yifang-import") as pool:
+        ahead = pool.submit(read_and_check, first)
+        while (checked := ahead.result()) is not None:
+            ahead = pool.submit(read_and_check, None)
+            yield checked
+
+
+# --------------------------------------------------------------------------- bulk loads
+
+#: An import estimated at this many rows or more, into a card table holding no more cards
+#: than the file brings, is a bulk load: the card table's non-unique indexes are dropped
+#: for its duration and built once at the end. Building an index by sorting is several
+#: times cheaper than maintaining it row by row, and the rebuild reads the whole table, so
+#: it only pays when the file is at least as large as what is already stored.
+BULK_MIN_ROWS = 100_000
+
+
+def deferred_indexes() -> list[Index]:
+    """The card's indexes a bulk load builds at the end: every non-unique one. Unique ones
+    stay, since they refuse duplicate cards while the rows go in."""
+    return sorted(
+        (ix for ix in cast(Table, Card.__table__).indexes if not ix.unique),
+        key=lambda i: str(i.name),
+    )
+
+
+def restore_card_indexes(engine: Engine) -> list[str]:
+    """Create any of the card's deferred indexes that is missing (after a bulk load, or
+    when a bulk load was killed before its end); returns the names created."""
+    created = []
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+        present = _index_names(conn)
+        for index in deferred_indexes():
+            if index.name not in present:
+                index.create(conn)
+                created.append(str(index.name))
+    return created
+
+
+def _index_names(conn: Connection) -> set[str]:
+    """Names of the card table's indexes, expression indexes included (which SQLAlchemy's
+    reflection leaves out on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'card'"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'card'"
+    return {str(name) for name in conn.exec_driver_sql(sql).scalars()}
+
+
+def _estimated_rows(first: Chunk, position: int, total: int | None) -> int:
+    """Rows in the whole file, extrapolated from the first chunk's share of its bytes (or
+    rows, for XLSX)."""
+    taken = len(first) + len(first.problems)
+    if not total or not position:
+        return taken
+    return int(taken * total / position)
+
+
+def _begin_bulk(engine: Engine, estimate: int) -> bool:
+    """Drop the deferred indexes when this import is a bulk load; True if they were."""
+    if estimate < BULK_MIN_ROWS:
+        return False
+    with engine.begin() as conn:
+        stored = conn.execute(select(func.count()).select_from(Card)).scalar_one()
+        if stored > estimate:
+            return False
+        present = _index_names(conn)
+        for index in deferred_indexes():
+            if index.name in present:
+                index.drop(conn)
+    return True
 
 
 # --------------------------------------------------------------------------- the import
@@ -579,22 +682,30 @@ def import_file(
             ).scalar_one()
         batch = _Batch(id=batch_id, actor=actor, now=now, ref=reference)
         state = ImportProgress(total=reader.total)
+        restore_card_indexes(engine)  # a bulk load killed midway left them dropped
+        bulk = _begin_bulk(engine, _estimated_rows(first, reader.position, reader.total))
+        checked_chunks = _checked_chunks(first, chunks, mapping, batch, engine.dialect.name)
         try:
-            chunk: Chunk | None = first
-            while chunk is not None:
-                with engine.begin() as conn:
-                    _process(conn, chunk, mapping, batch)
-                state.rows_read = batch.total
-                state.rows_stored = batch.stored
-                state.rows_duplicate = batch.duplicate
-                state.rows_quarantined = batch.quarantined
-                state.position = reader.position
-                if progress is not None:
-                    progress(state)
-                chunk = next(chunks, None)
+            with closing(checked_chunks):  # on failure, the worker stops before the file closes
+                for checked in checked_chunks:
+                    with engine.begin() as conn:
+                        _store(conn, checked, batch)
+                    state.rows_read = batch.total
+                    state.rows_stored = batch.stored
+                    state.rows_duplicate = batch.duplicate
+                    state.rows_quarantined = batch.quarantined
+                    state.position = reader.position
+                    if progress is not None:
+                        progress(state)
         except BaseException as exc:
             _undo(engine, batch_id, str(exc)[:2000])
             raise
+        finally:
+            if bulk:
+                state.phase = "indexes"
+                if progress is not None:
+                    progress(state)
+                restore_card_indexes(engine)
     with engine.begin() as conn:
         conn.execute(
             update(ImportBatch)
@@ -744,6 +855,8 @@ def run_cli_import(
             bar.update(
                 task, completed=p.position, total=p.total, rows=p.rows_read, bad=p.rows_quarantined
             )
+            if p.phase == "indexes":
+                bar.update(task, description=f"建立索引 building indexes {path.name}")
 
         try:
             result = import_file(
