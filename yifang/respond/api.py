@@ -523,6 +523,30 @@ def event_report(event_id: int, session: Session = DB, viewer: Viewer = EVENT_VI
     )
 
 
+@router.get("/events/{event_id}/report.pdf", summary="Final report (PDF)")
+def event_report_pdf(event_id: int, session: Session = DB, viewer: Viewer = EVENT_VIEW) -> Response:
+    from yifang.respond.report_pdf import event_report_pdf as render
+
+    data = render(session, viewer, event_id)
+    return Response(
+        content=data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="event-{event_id}.pdf"'},
+    )
+
+
+@router.get("/events/{event_id}/places", summary="Townships of the linked cases (for the map)")
+def event_places(
+    event_id: int, session: Session = DB, viewer: Viewer = EVENT_VIEW
+) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from yifang.respond.report import case_places
+
+    service.get_event(session, viewer, event_id)
+    return [asdict(p) for p in case_places(session, event_id)]
+
+
 # --------------------------------------------------------------------------- plans
 
 
