@@ -32,6 +32,7 @@ Incremental runs (after an import) evaluate only the series the new data touch: 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -50,14 +51,28 @@ from yifang.catalog.models import Disease, Region
 from yifang.core.db import utcnow
 from yifang.detect import algorithms
 from yifang.detect.algorithms.result import DetectionResult
-from yifang.detect.config import LEVEL_DIGITS, PERIOD_DAYS, MethodConfig, Rule, load_config
+from yifang.detect.config import (
+    LEVEL_DIGITS,
+    PERIOD_DAYS,
+    MethodConfig,
+    Rule,
+    SeriesInfo,
+    SourcesConfig,
+    load_config,
+    load_sources,
+)
 from yifang.detect.models import DetectionRun, Signal
 
 #: Periods of counts kept in a signal for its chart.
 CHART_PERIODS = 60
+#: Methods that model the day of the week and so need the weekday of the first period.
+WEEKDAY_METHODS = ("essence_switch", "adaptive_regression")
 #: Series evaluated at once by default: a (T, 5,000) block of five years of days is ~75 MB.
 DEFAULT_BATCH_SIZE = 5_000
 Progress = Callable[[str, int, int], None]
+#: Card states that are not (yet) reports: deleted cards, and drafts (a hospital front end's
+#: pre-filled card waiting for the doctor) until the doctor submits them.
+NOT_COUNTED = ("deleted", "draft")
 #: (disease of the series, township code) of the cards an incremental run looks at.
 Touched = set[tuple[str, str]]
 
@@ -89,7 +104,8 @@ class SeriesBatch(Protocol):
 
 
 class SeriesSource(Protocol):
-    """Where series come from: the card table, an array of counts, a file."""
+    """Where series come from: the card table, an array of counts, a file, the syndrome
+    counts and other streams (:mod:`yifang.detect.sources`)."""
 
     def supports(self, rule: Rule) -> bool:
         """Whether the source has series at the rule's region level."""
@@ -107,6 +123,18 @@ class SeriesSource(Protocol):
     ) -> list[SeriesBatch]:
         """The rule's series in batches of at most ``batch_size``; with ``touched`` only the
         series holding a touched (disease, township) pair."""
+        ...
+
+
+class OtherSource(SeriesSource, Protocol):
+    """A source of series other than the cards, which says what series it holds."""
+
+    def codes(self) -> list[str]:
+        """The series codes (syndromes, streams) the source holds."""
+        ...
+
+    def touched_since(self, since: datetime) -> Touched:
+        """(code, region) of the data changed since ``since``."""
         ...
 
 
@@ -160,14 +188,15 @@ def _count_cells(
     regions: Iterable[str] | None,
     series_of: Mapping[str, str] | None,
 ) -> _Cells:
-    """Count non-deleted cards by series × period (one SQL GROUP BY); keys sorted."""
+    """Count reported cards (not deleted, not drafts) by series × period (one SQL GROUP BY);
+    keys sorted."""
     digits = LEVEL_DIGITS[level]
     day = _date_column().label("day")
     region = func.substr(Card.address_code, 1, digits).label("region")
     stmt = (
         select(Card.disease_code, region, day, func.count())
         .where(
-            Card.status != "deleted",
+            Card.status.not_in(NOT_COUNTED),
             Card.disease_code.in_(list(disease_codes)),
             Card.diagnosis_time >= datetime.combine(start, datetime.min.time()),
             Card.diagnosis_time < datetime.combine(as_of + timedelta(days=1), datetime.min.time()),
@@ -274,6 +303,10 @@ class CardSource:
 
     def supports(self, rule: Rule) -> bool:
         return rule.level in LEVEL_DIGITS
+
+    def touched_since(self, since: datetime) -> Touched:
+        """(series disease, township) of the cards created or changed since ``since``."""
+        return {(self.series_of.get(d, d), r) for d, r in touched_since(self.session, since)}
 
     def batches(
         self,
@@ -482,14 +515,20 @@ class CountArraySource:
 
 
 def series_params(
-    rule: Rule, keys: list[tuple[str, str]], disease_names: Mapping[str, str]
+    rule: Rule,
+    keys: list[tuple[str, str]],
+    disease_names: Mapping[str, str],
+    first_day: date | None = None,
 ) -> dict[str, Any]:
     """The rule's parameters, with per-series values where the method takes them.
 
     The moving percentile method gets each disease's CIDARS percentile (by its Chinese
-    name) unless the rule fixes one; ``default_percentile`` applies to the others.
+    name) unless the rule fixes one; ``default_percentile`` applies to the others. ESSENCE's
+    regression gets the weekday of the first period (``first_day``) unless the rule fixes it.
     """
     params = dict(rule.params)
+    if rule.method in WEEKDAY_METHODS and first_day is not None:
+        params.setdefault("start_weekday", first_day.isoweekday())
     default = float(params.pop("default_percentile", 80.0))
     if rule.method == "mpm" and "percentile" not in params:
         table = algorithms.CIDARS_MPM_PERCENTILES
@@ -510,8 +549,33 @@ def run_method(
     if fn is None:
         raise LookupError(f"unknown detection method {rule.method!r}")
     kwargs = dict(rule.params if params is None else params)
+    if "range" not in inspect.signature(fn).parameters:
+        return _rows_of(fn(counts, **kwargs), eval_idx)
     result: DetectionResult = fn(counts, range=eval_idx, **kwargs)
     return result
+
+
+def _rows_of(result: DetectionResult, eval_idx: NDArray[np.int64]) -> DetectionResult:
+    """The evaluated periods of a result computed over every period (methods such as
+    ESSENCE's that take no ``range``)."""
+    where = {int(t): i for i, t in enumerate(np.asarray(result.range).ravel())}
+    rows = np.array([where.get(int(t), -1) for t in eval_idx], dtype=np.int64)
+    if (rows < 0).any():
+        raise ValueError("the method gave no result for some evaluated periods")
+
+    def pick(arr: Any) -> Any:
+        return None if arr is None else np.asarray(arr)[rows]
+
+    return DetectionResult(
+        range=np.asarray(eval_idx),
+        observed=pick(result.observed),
+        upperbound=pick(result.upperbound),
+        alarm=pick(result.alarm),
+        expected=pick(result.expected),
+        extra={},
+        method=result.method,
+        params=result.params,
+    )
 
 
 def _window_sums(
@@ -573,7 +637,8 @@ def may_alarm(
 
 @dataclass(frozen=True)
 class Alarm:
-    """One series alarming on one period, with what the signal shows."""
+    """One series alarming on one period, with what the signal shows (``disease_code`` is
+    the series code: the disease of card series, else the syndrome or stream)."""
 
     disease_code: str
     region_code: str
@@ -620,6 +685,26 @@ def _as_2d(arr: NDArray[Any] | None, rows: int) -> NDArray[Any] | None:
     return None if arr is None else np.asarray(arr).reshape(rows, -1)
 
 
+def _observed_periods(
+    block: SeriesBlock, eval_idx: NDArray[np.int64]
+) -> tuple[SeriesBlock, NDArray[np.int64]]:
+    """The block without the periods no series has a value for, and the evaluated periods
+    that remain (renumbered)."""
+    keep: NDArray[np.bool_] = np.asarray(~np.isnan(block.counts).all(axis=1), dtype=bool)
+    if keep.all():
+        return block, eval_idx
+    new_index = np.cumsum(keep) - 1
+    kept_eval = eval_idx[keep[eval_idx]]
+    return (
+        SeriesBlock(
+            keys=block.keys,
+            period_end=[d for d, k in zip(block.period_end, keep, strict=True) if k],
+            counts=block.counts[keep],
+        ),
+        new_index[kept_eval].astype(np.int64),
+    )
+
+
 def evaluate_batch(job: BatchJob) -> BatchResult:
     """Run the rule's method on one batch and return its alarms with their chart data.
 
@@ -634,7 +719,13 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
         return BatchResult()
     T = block.counts.shape[0]
     eval_idx = np.arange(T - min(max(1, job.periods), T), T, dtype=np.int64)
-    params = series_params(rule, block.keys, job.disease_names)
+    if rule.skip_missing:
+        block, eval_idx = _observed_periods(block, eval_idx)
+        T = block.counts.shape[0]
+        if eval_idx.size == 0:
+            return BatchResult(series=S)
+    first = block.period_end[0] if block.period_end else None
+    params = series_params(rule, block.keys, job.disease_names, first)
     if job.screen:
         cand = np.flatnonzero(may_alarm(rule, block.counts, eval_idx, params))
     else:
@@ -644,7 +735,7 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
         return out
     counts = block.counts if cand.size == S else block.counts[:, cand]
     keys = block.keys if cand.size == S else [block.keys[s] for s in cand]
-    result = run_method(rule, counts, eval_idx, series_params(rule, keys, job.disease_names))
+    result = run_method(rule, counts, eval_idx, series_params(rule, keys, job.disease_names, first))
     alarm = np.asarray(result.alarm, dtype=bool).reshape(eval_idx.size, -1)
     observed = np.asarray(result.observed, dtype=np.float64).reshape(eval_idx.size, -1)
     expected = _as_2d(result.expected, eval_idx.size)
@@ -655,7 +746,7 @@ def evaluate_batch(job: BatchJob) -> BatchResult:
     # Thresholds over the chart's whole span, for the alarmed series only (few and cheap),
     # so each signal's chart shows the threshold line and not just its alarm days.
     chart_keys = [keys[s] for s in cols]
-    chart_params = series_params(rule, chart_keys, job.disease_names)
+    chart_params = series_params(rule, chart_keys, job.disease_names, first)
     chart_idx = np.arange(max(0, T - CHART_PERIODS - eval_idx.size), T, dtype=np.int64)
     try:
         chart = run_method(rule, counts[:, cols], chart_idx, chart_params)
@@ -754,6 +845,34 @@ def _explain(
     return zh, en
 
 
+def _explain_series(
+    rule: Rule, info: SeriesInfo, region: str, day: date, a: Alarm
+) -> tuple[str, str]:
+    """The explanation of a syndrome or stream alarm, in the series' own measure."""
+    unit_zh = "日" if rule.granularity == "day" else "周（截至该日的7天）"
+    unit_en = "day" if rule.granularity == "day" else "7 days ending"
+    kind_zh = "症状监测" if info.source == "syndrome" else "多源监测"
+    kind_en = "syndromic surveillance" if info.source == "syndrome" else "surveillance stream"
+    if info.measure in ("share", "rate"):
+        value_zh = f"为 {a.observed:.1f}%"
+        value_en = f"{a.observed:.1f}%"
+        ub_txt, exp_txt = f"{_fmt(a.upperbound)}%", f"{_fmt(a.expected)}%"
+    else:
+        value_zh = f"计 {a.observed:.0f}"
+        value_en = f"{a.observed:.0f}"
+        ub_txt, exp_txt = _fmt(a.upperbound), _fmt(a.expected)
+    zh = (
+        f"{region}{info.name_zh}（{kind_zh}）：{day.isoformat()}{unit_zh}{value_zh}，"
+        f"超过预警阈值 {ub_txt}（期望 {exp_txt}；方法 {rule.method}，规则 {rule.name}）。"
+    )
+    en = (
+        f"{info.name_en} ({kind_en}) in {region}: {value_en} on the {unit_en} {day.isoformat()}, "
+        f"above the threshold {ub_txt} (expected {exp_txt}; method {rule.method}, "
+        f"rule {rule.name})."
+    )
+    return zh, en
+
+
 class SignalWriter:
     """Records a run's alarms as signals, merging consecutive alarms into one signal.
 
@@ -767,27 +886,48 @@ class SignalWriter:
         run_id: int,
         disease_names: Mapping[str, tuple[str, str]],
         region_names: Mapping[str, str],
+        sources: SourcesConfig | None = None,
     ) -> None:
         self.session = session
         self.run_id = run_id
         self.disease_names = disease_names
         self.region_names = region_names
+        self.sources = sources if sources is not None else SourcesConfig()
 
     def _existing(self, rule: Rule, alarms: Sequence[Alarm]) -> dict[tuple[str, str], list[Signal]]:
         """Signals of the alarms' keys that are open or reach the first alarm day."""
         first = min(a.day for a in alarms)
+        codes = sorted({a.disease_code for a in alarms})
+        # card signals are keyed by disease (older rows have no series code)
+        code_col = Signal.disease_code if rule.source == "cards" else Signal.series_code
         rows = self.session.scalars(
             select(Signal).where(
                 Signal.rule == rule.name,
-                Signal.disease_code.in_(sorted({a.disease_code for a in alarms})),
+                code_col.in_(codes),
                 Signal.region_code.in_(sorted({a.region_code for a in alarms})),
                 or_(Signal.status == "open", Signal.last_date >= first),
             )
         )
         index: dict[tuple[str, str], list[Signal]] = defaultdict(list)
         for sig in rows:
-            index[(sig.disease_code, sig.region_code)].append(sig)
+            code = sig.disease_code if rule.source == "cards" else sig.series_code
+            index[(str(code), sig.region_code)].append(sig)
         return index
+
+    def _label(self, rule: Rule, code: str) -> tuple[str, str]:
+        if rule.source == "cards":
+            return self.disease_names.get(code, (code, code))
+        info = self.sources.info(rule.source, code)
+        return info.name_zh, info.name_en
+
+    def _cases(self, rule: Rule, a: Alarm) -> int:
+        """Cases the alarm adds to the signal (none for shares and rates)."""
+        if rule.source != "cards" and self.sources.info(rule.source, a.disease_code).measure in (
+            "share",
+            "rate",
+        ):
+            return 0
+        return int(a.observed)
 
     def write(self, rule: Rule, alarms: Sequence[Alarm]) -> tuple[int, int]:
         """Record the alarms; returns (signals opened, signals extended).
@@ -815,7 +955,7 @@ class SignalWriter:
                     current.alarm_periods += 1
                     current.observed, current.expected = a.observed, a.expected
                     current.upperbound = a.upperbound
-                    current.cases_total += int(a.observed)
+                    current.cases_total += self._cases(rule, a)
                     current.explanation_zh, current.explanation_en = explanation
                     current.series = a.chart
                     current.run_id = self.run_id
@@ -823,8 +963,13 @@ class SignalWriter:
                     updated += 1
                     continue
                 current.status = "quiet"
+            name_zh, name_en = self._label(rule, a.disease_code)
             sig = Signal(
-                disease_code=a.disease_code,
+                source=rule.source,
+                series_code=a.disease_code,
+                series_name_zh=name_zh[:100],
+                series_name_en=name_en[:100],
+                disease_code=a.disease_code if rule.source == "cards" else None,
                 region_code=a.region_code,
                 region_level=rule.level,
                 granularity=rule.granularity,
@@ -838,7 +983,7 @@ class SignalWriter:
                 observed=a.observed,
                 expected=a.expected,
                 upperbound=a.upperbound,
-                cases_total=int(a.observed),
+                cases_total=self._cases(rule, a),
                 explanation_zh=explanation[0],
                 explanation_en=explanation[1],
                 series=a.chart,
@@ -852,8 +997,11 @@ class SignalWriter:
         return new, updated
 
     def _explain(self, rule: Rule, a: Alarm) -> tuple[str, str]:
-        dz, de = self.disease_names.get(a.disease_code, (a.disease_code, a.disease_code))
         region = self.region_names.get(a.region_code, a.region_code)
+        if rule.source != "cards":
+            info = self.sources.info(rule.source, a.disease_code)
+            return _explain_series(rule, info, region, a.day, a)
+        dz, de = self.disease_names.get(a.disease_code, (a.disease_code, a.disease_code))
         return _explain(rule, dz, de, region, a.day, a.observed, a.expected, a.upperbound)
 
     def quiet_old(self, rule: Rule, as_of: date) -> None:
@@ -884,6 +1032,7 @@ class RunReport:
     alarms: int = 0
     signals_new: int = 0
     signals_updated: int = 0
+    corroborated: int = 0
     skipped_rules: list[str] = field(default_factory=list)
 
 
@@ -932,6 +1081,40 @@ def plan_rules(
     return [(rules[name], sorted(by_rule[name])) for name in dict.fromkeys(order)]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One rule to run: the series codes it watches, their source, the touched pairs."""
+
+    rule: Rule
+    codes: list[str]
+    source: SeriesSource
+    touched: Touched | None
+
+
+def _other_plans(
+    config: MethodConfig,
+    sources: Mapping[str, OtherSource],
+    since: datetime | None,
+) -> list[_Plan]:
+    """The rules of the syndrome and stream sources with the codes each watches (the
+    rule's ``match`` codes that the source holds, or all it holds); with ``since`` only the
+    series changed since then."""
+    plans: list[_Plan] = []
+    for name, src in sources.items():
+        rules = config.rules_of(name)
+        if not rules:
+            continue
+        touched = src.touched_since(since) if since is not None else None
+        available = src.codes()
+        if touched is not None:
+            available = [c for c in available if c in {code for code, _ in touched}]
+        for rule in rules:
+            codes = [c for c in available if not rule.codes or c in rule.codes]
+            if codes:
+                plans.append(_Plan(rule, codes, src, touched))
+    return plans
+
+
 def run_detection(
     session: Session,
     *,
@@ -943,15 +1126,24 @@ def run_detection(
     source: SeriesSource | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     runner: Runner | None = None,
+    sources: Mapping[str, OtherSource] | None = None,
+    corroborate: bool = True,
 ) -> RunReport:
     """Run every rule for the ``days`` periods ending on ``as_of`` and record signals.
 
-    ``source`` gives the series (default: the card table); ``batch_size`` caps the series
-    evaluated at once; ``runner`` evaluates the batches (default here, in turn; see
-    :mod:`yifang.detect.distributed` for a Dask cluster). With ``incremental`` only the
-    series touched by cards changed since the last finished run are evaluated. ``progress``
-    is called with (rule, batches done, batches of the rule). The caller commits.
+    ``source`` gives the card series (default: the card table); ``sources`` the series of
+    the rules of other sources by name (default: the syndrome counts and the streams of the
+    hospital front end, :func:`yifang.detect.sources.default_sources`); ``batch_size`` caps
+    the series evaluated at once; ``runner`` evaluates the batches (default here, in turn;
+    see :mod:`yifang.detect.distributed` for a Dask cluster). With ``incremental`` only the
+    series touched by data changed since the last finished run are evaluated. After the
+    rules, ``corroborate`` ranks the signals of the evaluated days by the other sources
+    that confirm them (:mod:`yifang.detect.corroboration`). ``progress`` is called with
+    (rule, batches done, batches of the rule). The caller commits.
     """
+    from yifang.detect.corroboration import corroborate_signals
+    from yifang.detect.sources import default_sources
+
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     config = config or load_config()
@@ -967,36 +1159,43 @@ def run_detection(
         if d.parent_code and d.parent_code in config.aggregate_to_parent
     }
     touched: Touched | None = None
+    last: datetime | None = None
     if incremental:
         last = session.scalar(
             select(func.max(DetectionRun.started_at)).where(
                 DetectionRun.status == "finished", DetectionRun.id != run.id
             )
         )
-        if last is not None:
-            touched = {(series_of.get(d, d), r) for d, r in touched_since(session, last)}
-    plans = plan_rules(config, diseases, series_of, touched)
-    source = source if source is not None else CardSource(session, series_of)
+    card_source = source if source is not None else CardSource(session, series_of)
+    if last is not None:
+        touched = {(series_of.get(d, d), r) for d, r in touched_since(session, last)}
+    plans = [
+        _Plan(rule, codes, card_source, touched)
+        for rule, codes in plan_rules(config, diseases, series_of, touched)
+    ]
+    others = sources if sources is not None else default_sources(session)
+    plans += _other_plans(config, others, last)
     run_batches: Runner = runner if runner is not None else map
     names = {d.code: (d.name_zh, d.name_en) for d in diseases}
     disease_zh = {code: zh for code, (zh, _) in names.items()}
     region_names: dict[str, str] = {
         code: name for code, name in session.execute(select(Region.code, Region.name))
     }
-    writer = SignalWriter(session, run.id, names, region_names)
+    writer = SignalWriter(session, run.id, names, region_names, load_sources())
 
-    for rule, codes in plans:
-        if getattr(algorithms, rule.method, None) is None or not source.supports(rule):
+    for plan in plans:
+        rule = plan.rule
+        if getattr(algorithms, rule.method, None) is None or not plan.source.supports(rule):
             report.skipped_rules.append(rule.name)
             continue
         period = PERIOD_DAYS[rule.granularity]
-        batches = source.batches(
+        batches = plan.source.batches(
             rule,
-            codes,
+            plan.codes,
             as_of=as_of,
             history_days=history_days(rule, days),
             batch_size=batch_size,
-            touched=touched,
+            touched=plan.touched,
         )
         periods = max(1, math.ceil(days / period))
         jobs = (BatchJob(rule, b, periods, disease_zh) for b in batches)
@@ -1014,6 +1213,10 @@ def run_detection(
                 progress(rule.name, k, len(batches))
         writer.quiet_old(rule, as_of)
 
+    if corroborate:
+        report.corroborated = corroborate_signals(
+            session, start=as_of - timedelta(days=max(days, 1) - 1), end=as_of
+        )
     run.finished_at = utcnow()
     run.series = report.series
     run.alarms = report.alarms

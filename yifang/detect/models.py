@@ -30,24 +30,44 @@ class DetectionRun(Base):
 
 
 class Signal(Base):
-    """An early-warning signal: one disease in one region alarming under one rule.
+    """An early-warning signal: one series in one region alarming under one rule.
 
-    Alarms of the same disease, region and rule on consecutive periods update the open
+    A series is a disease's report cards (``source`` ``cards``, ``disease_code`` set), a
+    syndrome of the hospital front end (``syndrome``) or another surveillance stream
+    (``stream``: school absenteeism, pharmacy sales, ILI% …); ``series_code`` names it (the
+    disease, syndrome or stream code) and ``series_name_zh``/``_en`` label it. Signals of
+    syndromes and streams have no ``disease_code``.
+
+    Alarms of the same series, region and rule on consecutive periods update the open
     signal instead of creating new ones (``alarm_periods`` counts them), because a flood of
     repeated signals is what makes users stop reading them. ``status`` is ``open`` until the
     series stops alarming for ``close_after`` periods (then ``quiet``) or a verifier closes
     it. ``observed``/``expected``/``upperbound`` are those of the latest alarm; ``series``
     holds the counts and thresholds behind the chart.
+
+    Multi-source triggers (多点触发): ``corroboration`` counts the other sources (series of
+    other sources or diseases that ``data/corroboration.yaml`` relates to this one) with a
+    signal in the same place and time window, ``corroborated_by`` names them, and
+    ``rank_score`` (1 + their weights) orders the signal list so that a warning several
+    sources confirm comes first.
     """
 
     __tablename__ = "signal"
     __table_args__ = (
         Index("ix_signal_key", "disease_code", "region_code", "rule", "status"),
         Index("ix_signal_last", "last_date", "id"),
+        Index("ix_signal_series", "series_code", "region_code", "rule", "status"),
+        Index("ix_signal_rank", "rank_score", "last_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    disease_code: Mapped[str] = mapped_column(ForeignKey("disease.code"))
+    source: Mapped[str] = mapped_column(String(16), default="cards", server_default="cards")
+    series_code: Mapped[str | None] = mapped_column(String(48))
+    series_name_zh: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    series_name_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # None for syndrome and stream signals. Typed ``str`` for the capabilities that read
+    # card signals only; code reading every signal checks ``source`` (or None) first.
+    disease_code: Mapped[str] = mapped_column(ForeignKey("disease.code"), nullable=True)
     region_code: Mapped[str] = mapped_column(String(12), index=True)
     region_level: Mapped[str] = mapped_column(String(16))
     granularity: Mapped[str] = mapped_column(String(8))
@@ -69,3 +89,6 @@ class Signal(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    corroboration: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rank_score: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    corroborated_by: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -14,7 +14,11 @@ class SignalOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    disease_code: str
+    source: str
+    series_code: str | None
+    series_name_zh: str
+    series_name_en: str
+    disease_code: str | None
     region_code: str
     region_level: str
     granularity: str
@@ -34,6 +38,9 @@ class SignalOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    corroboration: int
+    rank_score: float
+    corroborated_by: list[dict[str, Any]] | None
 
 
 class SignalDetail(SignalOut):

@@ -169,14 +169,15 @@ def missed(
 @app.command("streams")
 def streams(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Load observations of other streams from a CSV (stream, region_code, place, day,
-    value, denominator, source)."""
+    value, denominator, source; the simulator's streams.csv with place_id and date too)."""
     import polars as pl
     from pydantic import ValidationError
 
     from yifang.hospital.schemas import StreamIn
-    from yifang.hospital.service import put_observations, stream_definitions
+    from yifang.hospital.service import STREAM_ALIASES, put_observations, stream_definitions
 
     frame = pl.read_csv(path, infer_schema=False)
+    frame = frame.rename(lambda c: STREAM_ALIASES.get(c.lstrip("\ufeff"), c.lstrip("\ufeff")))
     rows = []
     for line, raw in enumerate(frame.iter_rows(named=True), start=2):
         data = {k: v for k, v in raw.items() if v not in (None, "")}

@@ -834,27 +834,57 @@ def put_observations(session: Session, rows: Sequence[StreamIn], known: Iterable
             raise ValueError(
                 f"row {i}: stream {row.stream!r} is not one of {', '.join(sorted(allowed))}"
             )
-    stored = 0
-    for row in rows:
-        obs = session.scalars(
-            select(StreamObservation).where(
-                StreamObservation.stream == row.stream,
-                StreamObservation.region_code == row.region_code,
-                StreamObservation.place == row.place,
-                StreamObservation.day == row.day,
-            )
-        ).first()
-        if obs is None:
-            obs = StreamObservation(
-                stream=row.stream, region_code=row.region_code, place=row.place, day=row.day
-            )
-            session.add(obs)
-        obs.value = row.value
-        obs.denominator = row.denominator
-        obs.source = row.source
-        stored += 1
+    frame = pl.DataFrame(
+        [(r.stream, r.region_code, r.place, r.day, r.value, r.denominator, r.source) for r in rows],
+        schema=STREAM_FRAME,
+        orient="row",
+    )
+    return put_observation_frame(session, frame)
+
+
+#: Columns of a frame of stream observations (see :func:`put_observation_frame`).
+STREAM_FRAME: dict[str, Any] = {
+    "stream": pl.String,
+    "region_code": pl.String,
+    "place": pl.String,
+    "day": pl.Date,
+    "value": pl.Float64,
+    "denominator": pl.Float64,
+    "source": pl.String,
+}
+#: The simulator's and other extracts' names of the columns.
+STREAM_ALIASES = {"place_id": "place", "date": "day", "日期": "day", "地区编码": "region_code"}
+
+
+def put_observation_frame(session: Session, frame: pl.DataFrame, chunk: int = 2_000) -> int:
+    """Store a frame of stream observations (columns of :data:`STREAM_FRAME`; ``place``
+    and ``source`` may be missing), replacing the stored value of the same stream, region,
+    place and day (a resend corrects). One ``INSERT … ON CONFLICT DO UPDATE`` per chunk of
+    rows, on SQLite and PostgreSQL alike. Returns the rows stored; the last of repeated
+    keys in the frame wins."""
+    frame = frame.rename({k: v for k, v in STREAM_ALIASES.items() if k in frame.columns})
+    frame = conform(frame, STREAM_FRAME).with_columns(pl.col("place").fill_null(""))
+    frame = frame.unique(subset=["stream", "region_code", "place", "day"], keep="last")
+    if frame.is_empty():
+        return 0
+    table = _table(StreamObservation)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    now = utcnow()
+    keys = ["stream", "region_code", "place", "day"]
+    for start in range(0, frame.height, chunk):
+        part = frame.slice(start, chunk).with_columns(pl.lit(now).alias("updated_at"))
+        stmt = upsert(table).values(part.to_dicts())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c: stmt.excluded[c] for c in ("value", "denominator", "source", "updated_at")},
+        )
+        session.execute(stmt)
     session.flush()
-    return stored
+    return frame.height
 
 
 def stream_definitions() -> dict[str, dict[str, Any]]:
