@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import Header
 from sqlalchemy.orm import Session
 
 from tests.cases.test_workflow_factories import (
@@ -16,14 +17,37 @@ from tests.cases.test_workflow_factories import (
     card_data,
     catalog,  # noqa: F401 - fixture
 )
+from yifang.core import auth
+from yifang.core.accounts import Role, User
+from yifang.core.jurisdiction import Scope
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
 
+def header_caller(
+    x_yifang_user: Annotated[str | None, Header()] = None,
+    x_yifang_region: Annotated[str | None, Header()] = None,
+    x_yifang_org: Annotated[str | None, Header()] = None,
+) -> Scope:
+    """The caller named by headers: a user name, a region-code prefix, an organisation."""
+    return Scope(
+        region_prefix=x_yifang_region or None,
+        organisation_code=x_yifang_org or None,
+        actor=x_yifang_user or "anonymous",
+    )
+
+
+def any_permission() -> User:
+    """A caller whose role grants every permission."""
+    role = Role(code="all", name_zh="全部", name_en="all", active=True, permissions=[])
+    role.allows = lambda permission: True  # type: ignore[method-assign]
+    return User(username="tester", active=True, role=role)
+
+
 @pytest.fixture()
 def client(engine):  # type: ignore[no-untyped-def]
-    """The cases routes alone, with the header-based caller (no login): these tests are about
-    the routes, not about authentication, which the web application puts in front."""
+    """The cases routes alone, with the caller named by headers instead of a login: these
+    tests are about the routes; logins and roles are tested in ``tests/web``."""
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
@@ -31,6 +55,8 @@ def client(engine):  # type: ignore[no-untyped-def]
 
     app = FastAPI(openapi_url="/api/openapi.json")
     app.include_router(router, prefix="/api")
+    app.dependency_overrides[auth.current_scope] = header_caller
+    app.dependency_overrides[auth.current_user] = any_permission
     with TestClient(app) as c:
         yield c
 

@@ -2,13 +2,8 @@
 
 Cards (create, list, read with history, edit, submit, review, return, correct, delete,
 overdue, export), duplicate flags and imports. Every route reads its caller through one
-dependency, :func:`request_scope` (today: the ``X-Yifang-User``, ``X-Yifang-Region`` and
-``X-Yifang-Org`` headers), and asks for one permission through :data:`PERMISSIONS` (today:
-allowed). The web application replaces both with the logged-in user's, in one place::
-
-    app.dependency_overrides[cases_api.request_scope] = auth.current_scope
-    for name, check in cases_api.PERMISSIONS.items():
-        app.dependency_overrides[check] = auth.require(name)
+dependency, :func:`yifang.core.auth.current_scope` (the logged-in user's jurisdiction), and
+asks for one permission through :data:`PERMISSIONS` (the user's role must grant it).
 
 Errors are JSON ``{"error", "message_zh", "message_en", "fields"}`` with 422 (invalid
 content or parameters), 403, 404 (missing or outside the caller's jurisdiction) or 409
@@ -26,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
@@ -38,7 +33,9 @@ from yifang.cases import duplicates, queries, service
 from yifang.cases.models import ImportBatch
 from yifang.cases.schemas import CardIn, CardOut, FieldError
 from yifang.cases.validation import Reference, validate_card
+from yifang.core.accounts import User
 from yifang.core.audit import AuditEntry, record
+from yifang.core.auth import current_scope, require
 from yifang.core.db import get_engine, get_session, session_factory, utcnow
 from yifang.core.jurisdiction import Scope
 
@@ -115,35 +112,9 @@ router = APIRouter(tags=["cases"], route_class=CardRoute, responses=ERRORS)
 # --------------------------------------------------------------------------- caller
 
 
-def request_scope(
-    x_yifang_user: Annotated[str | None, Header(max_length=64)] = None,
-    x_yifang_region: Annotated[str | None, Header(max_length=12, pattern=r"^\d{2,12}$")] = None,
-    x_yifang_org: Annotated[str | None, Header(max_length=32)] = None,
-) -> Scope:
-    """The caller and what it may see. Stand-in until accounts: the headers name the user,
-    a region-code prefix and a reporting organisation. Replace this one dependency."""
-    return Scope(
-        region_prefix=x_yifang_region or None,
-        organisation_code=x_yifang_org or None,
-        actor=x_yifang_user or "anonymous",
-    )
-
-
-def _allowed() -> None:
-    """Permission check stand-in: every caller may act (replaced by real checks)."""
-
-
-def _permission(name: str) -> Callable[[], None]:
-    def check() -> None:
-        _allowed()
-
-    check.__name__ = f"permission_{name.replace('.', '_')}"
-    return check
-
-
-#: Permission name → the dependency that checks it (see the module docstring).
-PERMISSIONS: dict[str, Callable[[], None]] = {
-    name: _permission(name)
+#: Permission name → the dependency that checks it against the caller's role.
+PERMISSIONS: dict[str, Callable[..., User]] = {
+    name: require(name)
     for name in (
         "card.create",
         "card.edit",
@@ -156,7 +127,7 @@ PERMISSIONS: dict[str, Callable[[], None]] = {
     )
 }
 
-ScopeDep = Annotated[Scope, Depends(request_scope)]
+ScopeDep = Annotated[Scope, Depends(current_scope)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
@@ -930,4 +901,4 @@ def import_errors_xlsx(batch_id: int, session: SessionDep) -> StreamingResponse:
     return _error_report(batch_id, "xlsx", session)
 
 
-__all__ = ["PERMISSIONS", "request_scope", "router"]
+__all__ = ["PERMISSIONS", "router"]

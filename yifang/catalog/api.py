@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlalchemy.orm import Session
 
 from yifang.catalog import service
@@ -26,6 +26,8 @@ from yifang.catalog.schemas import (
     PopulationOut,
     RegionOut,
 )
+from yifang.core.accounts import User
+from yifang.core.auth import require
 from yifang.core.db import get_session
 
 router = APIRouter(tags=["catalog"])
@@ -33,14 +35,13 @@ router = APIRouter(tags=["catalog"])
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def actor_header(
-    x_yifang_user: Annotated[str | None, Header(max_length=64)] = None,
-) -> str:
-    """The acting user for the audit trail (until authentication replaces it)."""
-    return x_yifang_user or "admin"
+def catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:
+    """The acting user of a catalog change: only administrators of the catalog may make one;
+    their user name goes in the audit trail."""
+    return user.username
 
 
-ActorDep = Annotated[str, Depends(actor_header)]
+ActorDep = Annotated[str, Depends(catalog_editor)]
 
 
 @contextmanager

@@ -7,6 +7,8 @@ from datetime import date
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.orm import Session
 
+from yifang.core.accounts import User
+from yifang.core.auth import current_scope, require
 from yifang.core.db import get_session
 from yifang.core.jurisdiction import Scope
 from yifang.detect import service
@@ -15,9 +17,11 @@ from yifang.detect.schemas import SignalDetail, SignalOut, SignalPage
 router = APIRouter(tags=["detect"])
 
 
-def signal_scope() -> Scope:
-    """The caller's jurisdiction; the web app overrides this with the logged-in user's."""
-    return Scope.everything()
+def signal_scope(
+    _user: User = Depends(require("signal.view")), scope: Scope = Depends(current_scope)
+) -> Scope:
+    """The signals' scope: the caller's jurisdiction, for roles that may see signals."""
+    return scope
 
 
 def _parse_cursor(cursor: str | None) -> tuple[date, int] | None:

@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from starlette.middleware.gzip import GZipMiddleware
 
 from yifang import __version__
-from yifang.cases import api as cases_api
 from yifang.cases.api import router as cases_router
-from yifang.catalog import api as catalog_api
 from yifang.catalog.api import router as catalog_router
 from yifang.core.accounts import User
-from yifang.core.auth import CSRFMiddleware, current_scope, require
+from yifang.core.auth import CSRFMiddleware
 from yifang.core.db import session_scope
-from yifang.core.jurisdiction import Scope
-from yifang.detect import api as detect_api
 from yifang.detect.api import router as detect_router
 from yifang.hospital.api import router as hospital_router
 from yifang.respond.api import router as respond_router
@@ -61,37 +57,6 @@ def value_out_of_range(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:
-    """The catalog's acting user: only administrators of the catalog may change it."""
-    return user.username
-
-
-def install_auth(app: FastAPI) -> None:
-    """Make the capabilities' routes use the logged-in user as their caller and scope.
-
-    Each capability reads its caller through one dependency function; here each is replaced
-    by the authenticated equivalent, so their modules need no change.
-
-    Cost: while ``app.dependency_overrides`` is not empty, FastAPI re-analyses every
-    dependency of every request (signatures, pydantic adapters) — about half the CPU of a
-    card-list request. Capabilities that depend on :func:`yifang.core.auth.current_scope`
-    directly (as the response API does) need no override, and once none does, this map
-    empties and the cost disappears.
-    """
-    app.dependency_overrides[catalog_api.actor_header] = _catalog_editor
-    app.dependency_overrides[cases_api.request_scope] = current_scope
-    for permission, check in cases_api.PERMISSIONS.items():
-        app.dependency_overrides[check] = require(permission)
-    app.dependency_overrides[detect_api.signal_scope] = _signal_scope
-
-
-def _signal_scope(
-    _user: User = Depends(require("signal.view")), scope: Scope = Depends(current_scope)
-) -> Scope:
-    """The signals' scope: the caller's, for roles that may see signals."""
-    return scope
-
-
 def create_app() -> FastAPI:
     """Build the application with every capability's routes."""
     app = FastAPI(
@@ -113,7 +78,6 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CSRFMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
-    install_auth(app)
 
     @app.get("/api/health", tags=["system"])
     def health() -> dict[str, str]:
