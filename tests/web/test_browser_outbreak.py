@@ -163,12 +163,14 @@ def test_simulated_outbreak_from_signal_to_closed_event(server, browser, demo, s
     page.wait_for_selector("form[data-action=confirm]:not(.hidden)")
     page.click("[data-link-wrap] summary")
     page.wait_for_selector("[data-candidates] input[name=card]")
-    page.check("#link-cards [data-all]")
+    for row in page.query_selector_all(f"[data-candidates] tr:has-text('{SCHOOL}')"):
+        row.query_selector("input[name=card]").check()  # the school's cards, not sporadic ones
     page.fill("#link-cards input[name=unit]", SCHOOL)
     page.click("#link-cards button[type=submit]")
     page.wait_for_function(
         f"document.querySelectorAll('[data-cases] tr').length >= {size}", timeout=20_000
     )
+    assert page.locator("[data-cases] tr").count() == size
     page.click("text=登记标本")
     page.fill("#add-sample input[name=sample_type]", "疱疹液")
     page.fill("#add-sample input[name=laboratory]", "中卫市疾控中心实验室")

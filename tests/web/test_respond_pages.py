@@ -12,6 +12,7 @@ import pytest
 from tests.respond.conftest import make_card, make_signal
 from yifang.respond import service
 from yifang.web.i18n import messages
+from yifang.web.respond_pages import script_messages
 
 PAGES = ("/verify", "/events", "/events/1", "/tasks", "/consultations", "/contacts")
 
@@ -156,6 +157,13 @@ def test_every_script_message_exists_in_both_languages():
         if not k.endswith(("_", ".")) and k not in catalog and f"respond.{k}" not in catalog
     )
     assert not missing, missing
+    sent = script_messages("en")  # what the pages hand their scripts
+    unsent = sorted(
+        k
+        for k in used
+        if not k.endswith(("_", ".")) and k not in sent and f"respond.{k}" not in sent
+    )
+    assert not unsent, unsent
     dynamic = {
         "task.do_": ("accept", "start", "complete", "cancel"),
         "contact.condition_": ("well", "symptomatic", "unreachable"),

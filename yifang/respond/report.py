@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +57,7 @@ KIND_ZH = {
 #: Actions the state machines do not name themselves.
 ACTION_ZH = {
     "raised": "产生",
+    "create": "创建",
     "created": "创建",
     "linked": "关联病例",
     "graded": "定级",
@@ -230,16 +231,23 @@ def report_data(session: Session, viewer: Viewer, event_id: int) -> ReportData:
     )
     titles = {t.id: t.title for t in task_rows}
     entries = command.timeline(session, viewer, event.id)
-    timeline = [
-        TimelineRow(
-            at=local_time(e.at, zone),
-            kind=KIND_ZH.get(e.kind, e.kind),
-            action=_action_zh(e.kind, e.action),
-            actor=e.actor,
-            note=_timeline_note(e, titles),
+    timeline: list[TimelineRow] = []
+    linked = 0  # consecutive links of cards by one person make one line
+    for e in entries:
+        if e.kind == "case" and timeline and linked and timeline[-1].actor == e.actor:
+            linked += 1
+            timeline[-1] = replace(timeline[-1], note=f"报告卡 {linked} 张")
+            continue
+        linked = 1 if e.kind == "case" else 0
+        timeline.append(
+            TimelineRow(
+                at=local_time(e.at, zone),
+                kind=KIND_ZH.get(e.kind, e.kind),
+                action=_action_zh(e.kind, e.action),
+                actor=e.actor,
+                note=_timeline_note(e, titles),
+            )
         )
-        for e in entries
-    ]
     tasks = [
         (
             t.title,

@@ -267,7 +267,7 @@ def render_pdf(data: ReportData) -> bytes:
     story: list[Any] = [
         Paragraph(f"{_esc(data.title)} 结案报告", styles["title"]),
         Paragraph(
-            f"事件编号 {_esc(data.number)} · 报告生成 {data.generated_at:%Y-%m-%d %H:%M}"
+            f"事件编号 {_esc(data.number)}，报告生成 {data.generated_at:%Y-%m-%d %H:%M}"
             f"({_esc(data.timezone)})",
             styles["small"],
         ),
@@ -361,7 +361,7 @@ def render_pdf(data: ReportData) -> bytes:
         canvas.saveState()
         canvas.setFont(font, 7.5)
         canvas.setFillColorRGB(0.36, 0.42, 0.48)
-        canvas.drawString(doc_.leftMargin, 10 * mm, f"{data.number} · {data.title}"[:80])
+        canvas.drawString(doc_.leftMargin, 10 * mm, f"{data.number}  {data.title}"[:80])
         canvas.drawRightString(
             doc_.leftMargin + doc_.width, 10 * mm, f"第 {canvas.getPageNumber()} 页"
         )

@@ -37,6 +37,7 @@ SCRIPT_MESSAGE_GROUPS = frozenset(
         "events",
         "event",
         "task",
+        "tasks",
         "grade",
         "warning",
         "sample",

@@ -168,7 +168,15 @@
     const list = root.querySelector("[data-timeline]");
     const r = await YF.api("GET", base + "/timeline");
     if (!r.ok) { list.innerHTML = '<li class="alert error">' + YF.esc(YF.errorText(r)) + "</li>"; return; }
-    list.innerHTML = r.data.entries.map((e) => "<li>" + entryText(e) + "</li>").join("") || '<li class="muted">' + YF.esc(YR.t("none")) + "</li>";
+    // consecutive entries of one kind, action and person (16 cards linked at once) make one line
+    const groups = [];
+    for (const e of r.data.entries) {
+      const last = groups[groups.length - 1];
+      if (last && last[0].kind === e.kind && last[0].action === e.action && last[0].actor === e.actor && ["case", "task"].includes(e.kind)) last.push(e);
+      else groups.push([e]);
+    }
+    list.innerHTML = groups.map((g) => "<li>" + entryText(g[0]) + (g.length > 1 ? ' <span class="badge">× ' + g.length + "</span>" : "") + "</li>").join("") ||
+      '<li class="muted">' + YF.esc(YR.t("none")) + "</li>";
     root.querySelector("[data-hours]").innerHTML = Object.entries(r.data.hours_to).map(([k, h]) =>
       "<span>" + YF.esc(YR.t("hours." + k)) + " " + YF.esc(YR.t("hours.value", { h: h.toFixed(1) })) + "</span>").join("");
   }
@@ -179,7 +187,7 @@
     charts.push(await YR.map(document.getElementById("event-map"), r.data.filter((p) => p.longitude !== null).map((p) => ({
       lon: p.longitude, lat: p.latitude, value: p.cases, label: p.name + " " + p.cases,
       tip: YF.esc(p.name) + ": " + p.cases + " " + YF.esc(YR.t("cases")),
-    }))));
+    })), { focus: true }));
   }
 
   function actions(e) {

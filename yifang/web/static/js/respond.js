@@ -107,7 +107,7 @@
   };
 
   /** Draw points (lon, lat, value, label) over the city's county boundaries into `el`. */
-  YR.map = async function (el, points) {
+  YR.map = async function (el, points, opts) {
     if (!window.echarts || !el) return null;
     if (!YR._geo) {
       const r = await fetch(el.dataset.geojson, { credentials: "same-origin" });
@@ -117,6 +117,10 @@
     }
     const max = Math.max(1, ...points.map((p) => p.value));
     const chart = echarts.getInstanceByDom(el) || echarts.init(el);
+    // focus: centre on the points and zoom in (an event's townships), else the whole city
+    const focus = opts && opts.focus && points.length
+      ? { center: [points.reduce((a, p) => a + p.lon, 0) / points.length, points.reduce((a, p) => a + p.lat, 0) / points.length], zoom: 3.5 }
+      : {};
     chart.setOption({
       animation: false,
       tooltip: { trigger: "item", formatter: (p) => (p.data && p.data.tip) || YF.esc(p.name) },
@@ -124,6 +128,7 @@
         map: "yifang-city", roam: true, aspectScale: 0.85, layoutCenter: ["50%", "50%"], layoutSize: "95%",
         label: { show: true, color: "#5d6b7a", fontSize: 11 },
         itemStyle: { areaColor: "#f3f5f7", borderColor: "#8a99a8", borderWidth: 1 },
+        ...focus,
       },
       series: [{
         type: "scatter", coordinateSystem: "geo", z: 3,

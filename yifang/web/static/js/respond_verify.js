@@ -27,8 +27,7 @@
       : '<button type="button" data-verify="' + v.id + '">' + YF.esc(YR.t("verify.view")) + "</button>";
     const cls = [v.overdue ? "overdue" : "", v.escalated_at ? "escalated" : "", selected && selected.id === v.id ? "selected" : ""].join(" ");
     return '<tr class="' + cls + '" data-id="' + v.id + '"><td>' + due + "</td><td>" + YF.esc(YR.disease(v.disease_code)) +
-      "</td><td>" + YF.esc(YR.region(v.region_code)) + '</td><td class="opt">' + YF.esc(YR.org(v.organisation_code)) +
-      "</td><td>" + statusCell(v) + "</td><td>" + act + "</td></tr>";
+      "</td><td>" + YF.esc(YR.region(v.region_code)) + "</td><td>" + statusCell(v) + "</td><td>" + act + "</td></tr>";
   }
 
   async function fetchRows(query) {
@@ -52,10 +51,10 @@
       else if (status === "overdue") rows = open.filter((v) => v.overdue);
       else rows = await fetchRows((status ? "status=" + status : "") + disease);
     } catch (err) {
-      tbody.innerHTML = '<tr><td colspan="6" class="empty">' + YF.esc(err.message) + "</td></tr>";
+      tbody.innerHTML = '<tr><td colspan="5" class="empty">' + YF.esc(err.message) + "</td></tr>";
       return;
     }
-    tbody.innerHTML = rows.length ? rows.map(row).join("") : '<tr><td colspan="6" class="empty">' + YF.esc(YR.t("verify.none")) + "</td></tr>";
+    tbody.innerHTML = rows.length ? rows.map(row).join("") : '<tr><td colspan="5" class="empty">' + YF.esc(YR.t("verify.none")) + "</td></tr>";
     YF.startCountdowns(tbody);
   }
 
