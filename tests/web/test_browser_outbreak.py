@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from tests.web.test_browser import SHOTS, browser, log_in, server, shot  # noqa: F401
 from yifang.cases.models import Card
@@ -263,6 +263,34 @@ def test_simulated_outbreak_from_signal_to_closed_event(server, browser, demo, s
     assert pdf.startswith(b"%PDF-") and len(pdf) > 5_000
     (SHOTS / "39-final-report.pdf").write_bytes(pdf)
     clock.lap(f"city CDC: event closed, final report downloaded ({len(pdf):,} bytes PDF)")
+
+    # --- the weekly consultation: agenda from signals and events, one item on the matrix;
+    # a close contact of the first case with a day of follow-up
+    city.goto(f"{server}/consultations")
+    city.click("text=发起会商")
+    city.fill("#new-consultation input[name=title]", "第 47 周传染病疫情风险研判")
+    city.fill("#new-consultation input[name=participants]", "市疾控, 中宁县疾控, 教育局")
+    city.click("#new-consultation button[type=submit]")
+    item = city.wait_for_selector("[data-items] tr[data-item]")
+    item.query_selector("[data-assess=likelihood]").select_option("4")
+    item.query_selector("[data-assess=impact]").select_option("3")
+    item.query_selector("[data-save-assess]").click()
+    city.wait_for_selector("[data-matrix] .dot")
+    shot(city, "40-consultation")
+    card_id = int(session.scalar(select(Card.id).where(Card.work_unit == SCHOOL).order_by(Card.id)))
+    city.goto(f"{server}/contacts")
+    city.click("text=登记密切接触者")
+    city.fill("#add-contact input[name=case_card_id]", str(card_id))
+    city.fill("#add-contact input[name=name]", "同桌甲")
+    city.fill("#add-contact input[name=relation]", "同班同学")
+    city.fill("#add-contact input[name=last_exposure]", (today - timedelta(days=2)).isoformat())
+    city.click("#add-contact button[type=submit]")
+    city.wait_for_selector("#follow-up:not(.hidden)")
+    city.fill("#follow-up input[name=temperature]", "36.8")
+    city.click("#follow-up button[type=submit]")
+    city.wait_for_selector("[data-follow-ups] >> text=36.8")
+    shot(city, "41-contacts")
+    clock.lap("city CDC: consultation with a risk matrix, a contact followed up")
     city.context.close()
 
     summary = clock.report()
