@@ -11,6 +11,7 @@ already hold JSON text.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
@@ -47,10 +48,24 @@ def _sqlite_ready(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+#: Page cache of the SQLite connection while it inserts (KiB): the random keys of the
+#: encounter, case and card indexes (patient hashes, visit numbers) otherwise miss the
+#: default 2 MiB cache on nearly every insert once the tables outgrow it.
+SQLITE_CACHE_KIB = 131_072
+
+
+def _mark(paramstyle: str) -> str:
+    return {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": "?"}.get(paramstyle, "?")
+
+
 def insert_frame(session: Session, model: Any, frame: pl.DataFrame) -> None:
-    """Insert every row of ``frame`` (columns named as the table's) into ``model``'s table."""
+    """Insert every row of ``frame`` (columns named as the table's) into ``model``'s table.
+
+    Columns null on every row are left out (the table's default applies): binding them
+    costs as much as the values that matter."""
     if frame.is_empty():
         return
+    frame = frame.select([c for c in frame.columns if frame[c].null_count() < frame.height])
     table = table_of(model)
     connection = session.connection()
     dialect = connection.dialect
@@ -69,8 +84,37 @@ def insert_frame(session: Session, model: Any, frame: pl.DataFrame) -> None:
         return
     if dialect.name == "sqlite":
         frame = _sqlite_ready(frame)
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": "?"}.get(
-        dialect.paramstyle, "?"
-    )
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    mark = _mark(dialect.paramstyle)
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(mark for _ in columns)})"
     connection.exec_driver_sql(sql, frame.rows())
+
+
+def upsert_frame(
+    session: Session, model: Any, frame: pl.DataFrame, keys: Sequence[str], chunk: int = 50_000
+) -> None:
+    """Insert the rows of ``frame``, replacing the other columns of a row whose ``keys``
+    (a unique constraint of the table) are already stored: ``INSERT … ON CONFLICT (keys)
+    DO UPDATE``, the same statement on SQLite and PostgreSQL, sent as one ``executemany``
+    per ``chunk`` rows (prepared once). ``frame``'s keys must be unique."""
+    if frame.is_empty():
+        return
+    table = table_of(model)
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = frame.columns
+    rest = [c for c in columns if c not in keys]
+    if dialect.name == "sqlite":
+        frame = _sqlite_ready(frame)
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    mark = _mark(dialect.paramstyle)
+    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in rest)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(mark for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) "
+        + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+    )
+    for start in range(0, frame.height, chunk):
+        connection.exec_driver_sql(sql, frame.slice(start, chunk).rows())

@@ -46,7 +46,7 @@ from yifang.cases.models import name_key
 from yifang.catalog.models import Organisation
 from yifang.core.db import utcnow
 from yifang.hospital import drafts, syndromes
-from yifang.hospital.bulk import insert_frame
+from yifang.hospital.bulk import insert_frame, upsert_frame
 from yifang.hospital.models import (
     Diagnosis,
     Encounter,
@@ -856,33 +856,25 @@ STREAM_FRAME: dict[str, Any] = {
 STREAM_ALIASES = {"place_id": "place", "date": "day", "日期": "day", "地区编码": "region_code"}
 
 
-def put_observation_frame(session: Session, frame: pl.DataFrame, chunk: int = 2_000) -> int:
-    """Store a frame of stream observations (columns of :data:`STREAM_FRAME`; ``place``
-    and ``source`` may be missing), replacing the stored value of the same stream, region,
-    place and day (a resend corrects). One ``INSERT … ON CONFLICT DO UPDATE`` per chunk of
-    rows, on SQLite and PostgreSQL alike. Returns the rows stored; the last of repeated
-    keys in the frame wins."""
+def put_observation_frame(session: Session, frame: pl.DataFrame) -> int:
+    """Store a frame of stream observations (columns of :data:`STREAM_FRAME`, or their
+    :data:`STREAM_ALIASES`; ``place`` and ``source`` may be missing), replacing the stored
+    value of the same stream, region, place and day (a resend corrects; the last of
+    repeated keys in the frame wins). One prepared ``INSERT … ON CONFLICT DO UPDATE``, on
+    SQLite and PostgreSQL alike. Returns the rows stored."""
     frame = frame.rename({k: v for k, v in STREAM_ALIASES.items() if k in frame.columns})
     frame = conform(frame, STREAM_FRAME).with_columns(pl.col("place").fill_null(""))
-    frame = frame.unique(subset=["stream", "region_code", "place", "day"], keep="last")
+    frame = frame.unique(
+        subset=["stream", "region_code", "place", "day"], keep="last", maintain_order=True
+    )
     if frame.is_empty():
         return 0
-    table = _table(StreamObservation)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    now = utcnow()
-    keys = ["stream", "region_code", "place", "day"]
-    for start in range(0, frame.height, chunk):
-        part = frame.slice(start, chunk).with_columns(pl.lit(now).alias("updated_at"))
-        stmt = upsert(table).values(part.to_dicts())
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c: stmt.excluded[c] for c in ("value", "denominator", "source", "updated_at")},
-        )
-        session.execute(stmt)
+    upsert_frame(
+        session,
+        StreamObservation,
+        frame.with_columns(pl.lit(utcnow()).alias("updated_at")),
+        keys=("stream", "region_code", "place", "day"),
+    )
     session.flush()
     return frame.height
 
