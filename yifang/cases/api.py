@@ -16,97 +16,32 @@ import csv
 import io
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, File, Query, UploadFile
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yifang.cases import duplicates, queries, service
 from yifang.cases.models import ImportBatch
-from yifang.cases.schemas import CardIn, CardOut, FieldError
+from yifang.cases.schemas import CardIn, CardOut
 from yifang.cases.validation import Reference, validate_card
 from yifang.core.accounts import User
 from yifang.core.audit import AuditEntry, record
 from yifang.core.auth import current_scope, require
 from yifang.core.db import get_engine, get_session, session_factory, utcnow
+from yifang.core.errors import ERROR_RESPONSES, ErrorRoute, FieldError
 from yifang.core.jurisdiction import Scope
 
 # --------------------------------------------------------------------------- errors
 
 
-class ErrorBody(BaseModel):
-    """Every error of these routes."""
-
-    error: str = Field(description="Stable code, e.g. validation_failed, stale_version.")
-    message_zh: str
-    message_en: str
-    fields: list[FieldError] = Field(default_factory=list)
-
-
-def _error(status: int, body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(status_code=status, content=body)
-
-
-def _request_errors(exc: RequestValidationError) -> JSONResponse:
-    fields = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        name = ".".join(loc) or "request"
-        fields.append(
-            {
-                "field": name,
-                "code": f"{name}.{err.get('type', 'invalid')}",
-                "message_zh": f"{name}:参数无效({err.get('msg', '')})",
-                "message_en": f"{name}: {err.get('msg', 'invalid')}",
-            }
-        )
-    return _error(
-        422,
-        {
-            "error": "bad_request",
-            "message_zh": "请求参数有误",
-            "message_en": "the request is not valid",
-            "fields": fields,
-        },
-    )
-
-
-class CardRoute(APIRoute):
-    """Routes that turn the capability's errors into the JSON error body."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except service.CardError as exc:
-                return _error(exc.status, exc.as_dict())
-            except RequestValidationError as exc:
-                return _request_errors(exc)
-
-        return handle
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in (
-        (403, "Not allowed for the caller's scope"),
-        (404, "No such card, or outside the caller's jurisdiction"),
-        (409, "Stale version or a transition not allowed from the card's state"),
-        (422, "Invalid card content or request parameters, listed by field"),
-    )
-}
-
-router = APIRouter(tags=["cases"], route_class=CardRoute, responses=ERRORS)
+router = APIRouter(tags=["cases"], route_class=ErrorRoute, responses=ERROR_RESPONSES)
 
 
 # --------------------------------------------------------------------------- caller

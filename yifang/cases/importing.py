@@ -56,9 +56,10 @@ from yifang.cases.import_formats import (
     open_reader,
 )
 from yifang.cases.models import Card, ImportBatch, QuarantinedRow
-from yifang.cases.schemas import CARD_FIELDS, FieldError
+from yifang.cases.schemas import CARD_FIELDS
 from yifang.cases.validation import FIELD_LABELS, Reference, validate_frame
 from yifang.core.db import utcnow
+from yifang.core.errors import FieldError
 
 __all__ = [
     "COLUMN_ALIASES",

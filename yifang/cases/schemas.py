@@ -51,17 +51,6 @@ CARD_FIELDS: tuple[str, ...] = (
 )
 
 
-class FieldError(BaseModel):
-    """One rule a card breaks: which field, a stable code, and what to do, in zh and en."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str = Field(description="Card field (column name) the problem is reported on.")
-    code: str = Field(description="Stable error code, e.g. 'id_number.checksum'.")
-    message_zh: str
-    message_en: str
-
-
 class CardIn(BaseModel):
     """A card's content as entered: the national card's fields, normalised to codes."""
 

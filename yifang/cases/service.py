@@ -28,7 +28,7 @@ in Chinese and English, so the API and the CLI report them the same way.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -37,10 +37,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from yifang.cases.models import Card, CardRevision, name_key
-from yifang.cases.schemas import CARD_FIELDS, FieldError
+from yifang.cases.schemas import CARD_FIELDS
 from yifang.cases.validation import Reference, validate_card
 from yifang.core.audit import diff, record
 from yifang.core.db import utcnow
+from yifang.core.errors import AppError, FieldError
 from yifang.core.jurisdiction import Scope
 
 DRAFT = "draft"
@@ -110,35 +111,10 @@ CORRECTABLE_FIELDS: frozenset[str] = frozenset(
 # --------------------------------------------------------------------------- errors
 
 
-class CardError(Exception):
+class CardError(AppError):
     """A refused request about a card: ``code`` is stable, ``status`` the HTTP status."""
 
-    status: int = 400
-    code: str = "card_error"
-
-    def __init__(
-        self,
-        message_zh: str,
-        message_en: str,
-        *,
-        fields: Sequence[FieldError] = (),
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message_en)
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.fields = list(fields)
-        if code is not None:
-            self.code = code
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON error body: ``{"error", "message_zh", "message_en", "fields"}``."""
-        return {
-            "error": self.code,
-            "message_zh": self.message_zh,
-            "message_en": self.message_en,
-            "fields": [f.model_dump() for f in self.fields],
-        }
+    code = "card_error"
 
 
 class CardInvalidError(CardError):

@@ -59,8 +59,9 @@ from sqlalchemy.orm import Session
 
 from yifang.cases import codes
 from yifang.cases.codes import Code, label_index, normalise_label
-from yifang.cases.schemas import CARD_FIELDS, CardIn, FieldError
+from yifang.cases.schemas import CARD_FIELDS, CardIn
 from yifang.catalog.models import Disease, Organisation, Region
+from yifang.core.errors import FieldError
 from yifang.core.settings import get_settings
 
 #: Longest text accepted in the free-text fields (national filling rules; characters).

@@ -14,22 +14,20 @@ or outside the caller's jurisdiction), 409 (stale version, transition not allowe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yifang.cases.queries import mask_name
-from yifang.cases.service import CardError
 from yifang.core.accounts import User
 from yifang.core.auth import current_user, scope_for
 from yifang.core.db import get_session, utcnow
+from yifang.core.errors import ERROR_RESPONSES, ErrorRoute
 from yifang.respond import (
     command,
     consultation,
@@ -102,50 +100,7 @@ from yifang.respond.service import Viewer
 # --------------------------------------------------------------------------- errors
 
 
-def _request_errors(exc: RequestValidationError) -> JSONResponse:
-    fields = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        name = ".".join(loc) or "request"
-        fields.append(
-            {
-                "field": name,
-                "code": f"{name}.{err.get('type', 'invalid')}",
-                "message_zh": f"{name}:参数无效({err.get('msg', '')})",
-                "message_en": f"{name}: {err.get('msg', 'invalid')}",
-            }
-        )
-    return JSONResponse(
-        status_code=422,
-        content={
-            "error": "bad_request",
-            "message_zh": "请求参数有误",
-            "message_en": "the request is not valid",
-            "fields": fields,
-        },
-    )
-
-
-class RespondRoute(APIRoute):
-    """Routes that turn the capability's errors into the JSON error body."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except service.RespondError as exc:
-                return JSONResponse(status_code=exc.status, content=exc.as_dict())
-            except CardError as exc:
-                return JSONResponse(status_code=exc.status, content=exc.as_dict())
-            except RequestValidationError as exc:
-                return _request_errors(exc)
-
-        return handle
-
-
-router = APIRouter(tags=["respond"], route_class=RespondRoute)
+router = APIRouter(tags=["respond"], route_class=ErrorRoute, responses=ERROR_RESPONSES)
 
 
 # --------------------------------------------------------------------------- the caller

@@ -43,6 +43,7 @@ from yifang.catalog.models import Disease, Organisation
 from yifang.core.accounts import User
 from yifang.core.audit import diff, record
 from yifang.core.db import Base, utcnow
+from yifang.core.errors import AppError
 from yifang.core.jurisdiction import Scope
 from yifang.detect.models import Signal
 from yifang.respond.config import response_config
@@ -52,45 +53,11 @@ from yifang.respond.notifications import notify
 # --------------------------------------------------------------------------- errors
 
 
-class RespondError(Exception):
-    """A refused request: ``code`` is stable, ``status`` the HTTP status."""
+class RespondError(AppError):
+    """A refused request of the response workflow: ``code`` is stable, ``status`` the HTTP
+    status; ``field`` names the field at fault, if one is."""
 
-    status: int = 400
-    code: str = "respond_error"
-
-    def __init__(
-        self,
-        message_zh: str,
-        message_en: str,
-        *,
-        field: str | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message_en)
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.field = field
-        if code is not None:
-            self.code = code
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON error body: ``{"error", "message_zh", "message_en", "fields"}``."""
-        fields = []
-        if self.field:
-            fields.append(
-                {
-                    "field": self.field,
-                    "code": f"{self.field}.{self.code}",
-                    "message_zh": self.message_zh,
-                    "message_en": self.message_en,
-                }
-            )
-        return {
-            "error": self.code,
-            "message_zh": self.message_zh,
-            "message_en": self.message_en,
-            "fields": fields,
-        }
+    code = "respond_error"
 
 
 class BadRequestError(RespondError):
