@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Table
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.orm import Session
 
 
@@ -88,6 +88,35 @@ def insert_frame(session: Session, model: Any, frame: pl.DataFrame) -> None:
     mark = _mark(dialect.paramstyle)
     sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(mark for _ in columns)})"
     connection.exec_driver_sql(sql, frame.rows())
+
+
+def insert_frame_ids(
+    session: Session, model: Any, frame: pl.DataFrame, keys: Sequence[str]
+) -> dict[tuple[Any, ...], int]:
+    """Insert the rows of ``frame`` (see :func:`insert_frame`) and return the id given to
+    each, by its ``keys`` (a unique key of the table).
+
+    The ids are read back by a primary-key range (those above the largest id before the
+    insert, which is where the table's sequence puts new rows) instead of looking every key
+    up: rows other writers added meanwhile are in the range too and are left out by key."""
+    table = table_of(model)
+    pk = table.c.id
+    before = session.execute(select(func.max(pk))).scalar() or 0
+    insert_frame(session, model, frame)
+    wanted = set(frame.select(*keys).iter_rows())
+    found: dict[tuple[Any, ...], int] = {}
+    stmt = select(pk, *[table.c[k] for k in keys]).where(pk > before)
+    for row in session.execute(stmt):
+        key = tuple(row[1:])
+        if key in wanted:
+            found[key] = int(row[0])
+    missing = sorted(k for k in wanted if k not in found)
+    for start in range(0, len(missing), 1_000):  # ids below the range (explicit ids set by hand)
+        part = missing[start : start + 1_000]
+        cols = tuple_(*[table.c[k] for k in keys])
+        for row in session.execute(select(pk, *[table.c[k] for k in keys]).where(cols.in_(part))):
+            found[tuple(row[1:])] = int(row[0])
+    return found
 
 
 def upsert_frame(

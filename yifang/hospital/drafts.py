@@ -29,7 +29,7 @@ their time limit. A card submitted after the limit resolves the missed report as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -48,7 +48,7 @@ from yifang.core.audit import AuditEntry, record
 from yifang.core.db import utcnow
 from yifang.core.jurisdiction import Scope
 from yifang.core.settings import get_settings
-from yifang.hospital.bulk import insert_frame, json_text
+from yifang.hospital.bulk import insert_frame, insert_frame_ids, json_text
 from yifang.hospital.models import (
     Diagnosis,
     Encounter,
@@ -239,15 +239,17 @@ def identify(
     encounter_ids: Sequence[int],
     frames: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None,
     now: datetime | None = None,
+    new_ids: Collection[int] = (),
 ) -> IdentifyReport:
     """Find the cases of the given encounters and draft their cards (see the module
-    docstring). ``frames`` (from :func:`load_frames`) may be passed when already loaded."""
+    docstring). ``frames`` (from :func:`load_frames`) may be passed when already loaded;
+    ``new_ids`` are encounters inserted just now (no case of theirs is stored yet)."""
     now = now or utcnow()
     report = IdentifyReport()
     enc, dx, labs = frames if frames is not None else load_frames(session, encounter_ids)
     found = candidates(rules, dx, labs)
     report.candidates = found.height
-    existing = _existing_cases(session, encounter_ids)
+    existing = _existing_cases(session, [i for i in encounter_ids if i not in new_ids])
     report.withdrawn = _withdraw_unsupported(session, existing, found, now)
     if found.is_empty():
         return report
@@ -561,17 +563,8 @@ def _write_drafts(
                 "updated_at": now,
             }
         )
-    insert_frame(session, Card, _frame(values, Card))
-    numbers = [v["card_number"] for v in values]
-    by_number: dict[str, int] = {}
-    for start in range(0, len(numbers), ID_CHUNK):
-        for number, card_id in session.execute(
-            select(Card.card_number, Card.id).where(
-                Card.card_number.in_(numbers[start : start + ID_CHUNK])
-            )
-        ):
-            by_number[number] = card_id
-    ids = [by_number[n] for n in numbers]
+    by_number = insert_frame_ids(session, Card, _frame(values, Card), ("card_number",))
+    ids = [by_number[(v["card_number"],)] for v in values]
     audit = pl.DataFrame(
         {
             "at": [now] * len(ids),

@@ -46,7 +46,7 @@ from yifang.cases.models import name_key
 from yifang.catalog.models import Organisation
 from yifang.core.db import utcnow
 from yifang.hospital import drafts, syndromes
-from yifang.hospital.bulk import insert_frame, upsert_frame
+from yifang.hospital.bulk import insert_frame, insert_frame_ids, upsert_frame
 from yifang.hospital.models import (
     Diagnosis,
     Encounter,
@@ -285,17 +285,29 @@ def process(
                 pl.concat([known[2], loaded[2]], how="vertical_relaxed"),
             )
     enc, dx, _labs = frames
+    # encounters inserted just now have no syndromes, cases or counts stored yet
+    new_ids: set[int] = set(known[0]["encounter_id"].to_list()) if known is not None else set()
     found = syndromes.classify(rules, enc, dx)
-    syndromes.store(session, encounter_ids, found)
+    syndromes.store(session, encounter_ids, found, new_ids)
     report.syndromes = found.height
-    cells = _cells(session, encounter_ids)
+    cells = _cells(session, [i for i in encounter_ids if i not in new_ids])
+    if known is not None:
+        cells |= {
+            (o, d)
+            for o, d in known[0]
+            .select("org_code", pl.col("visit_time").dt.date())
+            .unique()
+            .iter_rows()
+            if d is not None
+        }
     syndromes.recount(session, cells)
-    report.identify = drafts.identify(session, rules, encounter_ids, frames, now)
+    report.identify = drafts.identify(session, rules, encounter_ids, frames, now, new_ids)
     session.flush()
     return report
 
 
 def _cells(session: Session, encounter_ids: Sequence[int]) -> set[tuple[str, date]]:
+    """The (hospital, visit day) of stored encounters."""
     cells: set[tuple[str, date]] = set()
     for start in range(0, len(encounter_ids), drafts.ID_CHUNK):
         part = list(encounter_ids[start : start + drafts.ID_CHUNK])
@@ -786,8 +798,8 @@ def _insert_encounters(
         pl.lit(now).alias("created_at"),
         pl.lit(now).alias("updated_at"),
     )
-    insert_frame(session, Encounter, rows)
-    stored.update(_stored_visits(session, enc))
+    inserted = insert_frame_ids(session, Encounter, rows, ("org_code", "visit_number"))
+    stored.update({(str(o), str(v)): i for (o, v), i in inserted.items()})
     ids = [stored[k] for k in enc.select("org_code", "visit_number").iter_rows()]
     person = rows.select("org_code", "visit_number", "patient_key")
     return ids, person

@@ -28,7 +28,7 @@ of a syndrome's share.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from typing import cast
 
@@ -177,9 +177,15 @@ def _coded(rules: RuleSet, diagnoses: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- storage
 
 
-def store(session: Session, encounter_ids: Sequence[int], found: pl.DataFrame) -> None:
-    """Replace the stored syndromes of ``encounter_ids`` by ``found``."""
-    ids = list(encounter_ids)
+def store(
+    session: Session,
+    encounter_ids: Sequence[int],
+    found: pl.DataFrame,
+    new_ids: Collection[int] = (),
+) -> None:
+    """Replace the stored syndromes of ``encounter_ids`` by ``found``; ``new_ids`` are
+    encounters inserted just now, which have none stored yet (nothing to delete)."""
+    ids = [i for i in encounter_ids if i not in new_ids] if new_ids else list(encounter_ids)
     for start in range(0, len(ids), 10_000):
         part = ids[start : start + 10_000]
         session.execute(delete(EncounterSyndrome).where(EncounterSyndrome.encounter_id.in_(part)))
@@ -187,53 +193,77 @@ def store(session: Session, encounter_ids: Sequence[int], found: pl.DataFrame) -
         insert_frame(session, EncounterSyndrome, found)
 
 
+#: Days and hospitals recounted by one set of statements (bounds the IN lists).
+RECOUNT_DAYS = 31
+RECOUNT_ORGS = 500
+
+
 def recount(session: Session, cells: Iterable[tuple[str, date]]) -> int:
     """Rebuild the syndrome counts of the given (hospital, day) cells from the stored
-    encounters; returns how many count rows the cells now hold."""
-    by_day: dict[date, set[str]] = {}
-    for org, day in cells:
-        by_day.setdefault(day, set()).add(org)
+    encounters; returns how many count rows were written.
+
+    The cells are taken in blocks of up to :data:`RECOUNT_DAYS` days × :data:`RECOUNT_ORGS`
+    hospitals, and every (hospital, day) of a block is rebuilt (a superset of the cells
+    asked for, rebuilt from the same stored data, so the result is the same): one delete,
+    two ``GROUP BY`` reads through the (hospital, day) index and one insert per block
+    instead of per day."""
+    wanted = sorted(set(cells), key=lambda c: (c[1], c[0]))
+    if not wanted:
+        return 0
+    days = sorted({d for _, d in wanted})
     table = cast(Table, SyndromeCount.__table__)
     total = 0
-    for day, org_set in sorted(by_day.items()):
-        orgs = sorted(org_set)
-        for start in range(0, len(orgs), 500):
-            part = orgs[start : start + 500]
-            session.execute(delete(table).where(table.c.day == day, table.c.org_code.in_(part)))
-            where = (Encounter.visit_day == day, Encounter.org_code.in_(part))
-            visits = {
-                (o, t): n
-                for o, t, n in session.execute(
-                    select(Encounter.org_code, Encounter.township, func.count())
-                    .where(*where)
-                    .group_by(Encounter.org_code, Encounter.township)
-                )
-            }
-            rows = [
-                {
-                    "syndrome": s,
-                    "org_code": o,
-                    "township": t,
-                    "day": day,
-                    "count": n,
-                    "visits": visits.get((o, t), n),
-                }
-                for s, o, t, n in session.execute(
-                    select(
-                        EncounterSyndrome.syndrome,
-                        Encounter.org_code,
-                        Encounter.township,
-                        func.count(),
-                    )
-                    .join(Encounter, Encounter.id == EncounterSyndrome.encounter_id)
-                    .where(*where)
-                    .group_by(EncounterSyndrome.syndrome, Encounter.org_code, Encounter.township)
-                )
-            ]
-            if rows:
-                session.execute(insert(table), rows)
-            total += len(rows)
+    for d0 in range(0, len(days), RECOUNT_DAYS):
+        block_days = days[d0 : d0 + RECOUNT_DAYS]
+        in_block = set(block_days)
+        orgs = sorted({o for o, d in wanted if d in in_block})
+        for o0 in range(0, len(orgs), RECOUNT_ORGS):
+            part = orgs[o0 : o0 + RECOUNT_ORGS]
+            total += _recount_block(session, table, part, block_days)
     return total
+
+
+def _recount_block(session: Session, table: Table, orgs: list[str], days: list[date]) -> int:
+    session.execute(delete(table).where(table.c.day.in_(days), table.c.org_code.in_(orgs)))
+    where = (Encounter.org_code.in_(orgs), Encounter.visit_day.in_(days))
+    visits = {
+        (o, t, d): n
+        for o, t, d, n in session.execute(
+            select(Encounter.org_code, Encounter.township, Encounter.visit_day, func.count())
+            .where(*where)
+            .group_by(Encounter.org_code, Encounter.township, Encounter.visit_day)
+        )
+    }
+    rows = [
+        {
+            "syndrome": s,
+            "org_code": o,
+            "township": t,
+            "day": d,
+            "count": n,
+            "visits": visits.get((o, t, d), n),
+        }
+        for s, o, t, d, n in session.execute(
+            select(
+                EncounterSyndrome.syndrome,
+                Encounter.org_code,
+                Encounter.township,
+                Encounter.visit_day,
+                func.count(),
+            )
+            .join(Encounter, Encounter.id == EncounterSyndrome.encounter_id)
+            .where(*where)
+            .group_by(
+                EncounterSyndrome.syndrome,
+                Encounter.org_code,
+                Encounter.township,
+                Encounter.visit_day,
+            )
+        )
+    ]
+    if rows:
+        session.execute(insert(table), rows)
+    return len(rows)
 
 
 def series(
