@@ -22,7 +22,10 @@ card export (卡片编号, 患者姓名, 有效证件号, 年龄 "35岁", 现住
 research notes §2.4); labels are accepted wherever codes are.
 
 Memory stays bounded by the chunk size (25,000 rows by default). Cards go in with one
-``executemany`` per chunk on SQLite and with ``COPY`` into a staging table on PostgreSQL.
+``executemany`` per chunk on SQLite and with ``COPY`` into a staging table on PostgreSQL,
+while a worker thread reads and validates the next chunk. A large file going into a card
+table no larger than itself is a bulk load (:data:`BULK_MIN_ROWS`): the card's non-unique
+indexes are dropped while its rows go in and built once at the end.
 """
 
 from __future__ import annotations
