@@ -29,6 +29,7 @@ from yifang.core.db import session_scope
 from yifang.detect.api import router as detect_router
 from yifang.hospital.api import router as hospital_router
 from yifang.respond.api import router as respond_router
+from yifang.web.admin_pages import router as admin_pages_router
 from yifang.web.auth_api import router as auth_router
 from yifang.web.dashboard_api import router as web_api_router
 from yifang.web.i18n import pick_language, translate
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
     app.include_router(web_api_router, prefix="/api")
     app.include_router(pages_router)
     app.include_router(respond_pages_router)
+    app.include_router(admin_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CSRFMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
