@@ -345,3 +345,11 @@ def test_shipped_rules_and_groups_parse() -> None:
     assert ("stream", "ili") in flu.members and ("cards", "FLU") in flu.members
     with pytest.raises(ValueError, match="group 'x'"):
         parse_corroboration({"groups": {"x": {"members": [{"source": "fax", "code": "a"}]}}})
+
+
+def test_rank_auc_counts_ties_half() -> None:
+    from yifang.evaluate import _auc
+
+    assert _auc([3.0, 2.0, 1.0], [True, False, False]) == 1.0
+    assert _auc([1.0, 1.0], [True, False]) == 0.5
+    assert np.isnan(_auc([1.0], [True]))
