@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.orm import Session
@@ -24,27 +25,33 @@ def signal_scope(
     return scope
 
 
-def _parse_cursor(cursor: str | None) -> tuple[date, int] | None:
-    if not cursor:
-        return None
-    try:
-        day, _, ident = cursor.partition("_")
-        return date.fromisoformat(day), int(ident)
-    except ValueError as exc:
-        raise HTTPException(422, detail=f"bad cursor {cursor!r}") from exc
-
-
-@router.get("/signals", response_model=SignalPage, summary="List signals, newest first")
+@router.get(
+    "/signals", response_model=SignalPage, summary="List signals, newest or best confirmed first"
+)
 def list_signals(
     status: str | None = Query(None, description="open, quiet, closed …"),
     disease: str | None = Query(None, description="disease code"),
     region: str | None = Query(None, description="region code prefix"),
     since: date | None = Query(None, description="last alarm on or after this date"),
-    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+    source: Literal["cards", "syndrome", "stream"] | None = Query(
+        None, description="series kind: report cards, a syndrome, another data stream"
+    ),
+    series: str | None = Query(None, max_length=64, description="disease, syndrome or stream"),
+    sort: Literal["newest", "rank"] = Query(
+        "newest", description="newest alarm first, or the warnings most sources confirm first"
+    ),
+    min_corroboration: int | None = Query(
+        None, ge=0, le=20, description="at least this many other sources confirm it"
+    ),
+    cursor: str | None = Query(None, max_length=80, description="next_cursor of the last page"),
     limit: int = Query(50, ge=1, le=500),
     session: Session = Depends(get_session),
     scope: Scope = Depends(signal_scope),
 ) -> SignalPage:
+    try:
+        after = service.parse_cursor(cursor, sort)
+    except ValueError as exc:
+        raise HTTPException(422, detail=f"bad cursor {cursor!r}") from exc
     rows = service.list_signals(
         session,
         scope,
@@ -52,10 +59,14 @@ def list_signals(
         disease_code=disease,
         region_prefix=region,
         since=since,
-        cursor=_parse_cursor(cursor),
+        source=source,
+        series_code=series,
+        sort=sort,
+        min_corroboration=min_corroboration,
+        cursor=after,
         limit=limit,
     )
-    nxt = f"{rows[-1].last_date.isoformat()}_{rows[-1].id}" if len(rows) == limit else None
+    nxt = service.next_cursor(rows[-1], sort) if len(rows) == limit else None
     return SignalPage(items=[SignalOut.model_validate(r) for r in rows], next_cursor=nxt)
 
 
