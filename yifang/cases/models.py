@@ -69,7 +69,8 @@ class Card(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     card_number: Mapped[str] = mapped_column(String(32), unique=True)  # 卡片编号
     report_type: Mapped[str] = mapped_column(String(1), default="1")  # 报卡类别 1 初次 2 订正
-    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    # indexed as the prefix of ix_card_status_due
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     patient_name: Mapped[str] = mapped_column(String(40))  # 患者姓名

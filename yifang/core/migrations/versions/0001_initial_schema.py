@@ -421,7 +421,11 @@ def upgrade() -> None:
 
     op.create_table('signal',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('disease_code', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.String(length=16), server_default='cards', nullable=False),
+    sa.Column('series_code', sa.String(length=48), nullable=True),
+    sa.Column('series_name_zh', sa.String(length=100), server_default='', nullable=False),
+    sa.Column('series_name_en', sa.String(length=100), server_default='', nullable=False),
+    sa.Column('disease_code', sa.String(length=16), nullable=True),
     sa.Column('region_code', sa.String(length=12), nullable=False),
     sa.Column('region_level', sa.String(length=16), nullable=False),
     sa.Column('granularity', sa.String(length=8), nullable=False),
@@ -443,6 +447,9 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('corroboration', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('rank_score', sa.Float(), server_default='1', nullable=False),
+    sa.Column('corroborated_by', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_signal_disease_code_disease')),
     sa.ForeignKeyConstraint(['run_id'], ['detection_run.id'], name=op.f('fk_signal_run_id_detection_run')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signal'))
@@ -450,7 +457,9 @@ def upgrade() -> None:
     with op.batch_alter_table('signal', schema=None) as batch_op:
         batch_op.create_index('ix_signal_key', ['disease_code', 'region_code', 'rule', 'status'], unique=False)
         batch_op.create_index('ix_signal_last', ['last_date', 'id'], unique=False)
+        batch_op.create_index('ix_signal_rank', ['rank_score', 'last_date', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_signal_region_code'), ['region_code'], unique=False)
+        batch_op.create_index('ix_signal_series', ['series_code', 'region_code', 'rule', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_signal_status'), ['status'], unique=False)
 
     op.create_table('sim_card_error',
@@ -645,7 +654,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_card_org_diag', ['org_code', 'diagnosis_time'], unique=False)
         batch_op.create_index('ix_card_person', ['name_key', 'birth_date'], unique=False)
         batch_op.create_index('ix_card_region_diag', ['address_code', 'diagnosis_time'], unique=False)
-        batch_op.create_index(batch_op.f('ix_card_status'), ['status'], unique=False)
         batch_op.create_index('ix_card_status_due', ['status', 'review_due_at'], unique=False)
 
     op.create_table('event',
@@ -1245,7 +1253,6 @@ def downgrade() -> None:
     op.drop_table('event')
     with op.batch_alter_table('card', schema=None) as batch_op:
         batch_op.drop_index('ix_card_status_due')
-        batch_op.drop_index(batch_op.f('ix_card_status'))
         batch_op.drop_index('ix_card_region_diag')
         batch_op.drop_index('ix_card_person')
         batch_op.drop_index('ix_card_org_diag')
@@ -1289,7 +1296,9 @@ def downgrade() -> None:
     op.drop_table('sim_card_error')
     with op.batch_alter_table('signal', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_signal_status'))
+        batch_op.drop_index('ix_signal_series')
         batch_op.drop_index(batch_op.f('ix_signal_region_code'))
+        batch_op.drop_index('ix_signal_rank')
         batch_op.drop_index('ix_signal_last')
         batch_op.drop_index('ix_signal_key')
 
