@@ -110,3 +110,43 @@ def test_map_gives_incidence_per_100000_by_township_within_the_jurisdiction(logi
     assert {c["code"] for c in county["counties"]} == {"640521"}
     assert all(t["code"].startswith("640521") for t in county["townships"])
     assert login("zn_hospital").get("/api/web/dashboard").json()["map"] is None
+
+
+def test_open_response_work_within_the_jurisdiction(login, session):
+    """Open signals, overdue and escalated verifications and active events, per viewer."""
+    from datetime import datetime
+
+    from yifang.detect.models import Signal
+    from yifang.respond import service as respond
+
+    day = date(2026, 11, 2)
+    for town in ("640521100", "640521101", "640502100"):
+        session.add(
+            Signal(
+                disease_code="HFMD",
+                region_code=town,
+                region_level="township",
+                granularity="day",
+                rule="test",
+                method="ears_c1",
+                status="open",
+                first_date=day,
+                last_date=day,
+                observed=9.0,
+                created_at=datetime(2026, 11, 2, 8),
+            )
+        )
+    session.commit()
+    respond.open_verifications(session, now=datetime(2026, 11, 2, 9))
+    session.commit()
+    late = datetime(2026, 11, 10)
+    respond.escalate_overdue(session, now=late)
+    session.commit()
+
+    city = login("city_cdc").get("/api/web/dashboard").json()["response"]
+    zn = login("zn_cdc_review").get("/api/web/dashboard").json()["response"]
+    assert city["open_signals"] == 3 and zn["open_signals"] == 2
+    assert city["verifications_pending"] == 3 and zn["verifications_pending"] == 2
+    assert city["verifications_overdue"] == 3  # due within a day of the signal
+    assert zn["verifications_escalated"] == 2
+    assert city["events_open"] == 0 and set(city["events"]) >= {"suspected", "responding"}

@@ -44,6 +44,16 @@ from yifang.core.auth import current_scope, current_user, require
 from yifang.core.db import get_session, utcnow
 from yifang.core.jurisdiction import Scope
 from yifang.core.settings import get_settings
+from yifang.detect import service as signal_service
+from yifang.detect.models import Signal
+from yifang.respond.models import Event, Verification
+from yifang.respond.service import (
+    ACTIVE_EVENT_STATUSES,
+    PENDING,
+    Viewer,
+    event_clause,
+    verification_clause,
+)
 from yifang.web import cache
 
 router = APIRouter(prefix="/web", tags=["pages"])
@@ -108,18 +118,57 @@ def _count(session: Session, scope: Scope, *clauses: Any) -> int:
 
 @router.get("/dashboard")
 def dashboard(
-    _user: User = Depends(require("dashboard.view")),
+    user: User = Depends(require("dashboard.view")),
     scope: Scope = Depends(current_scope),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """The dashboard's figures for the caller's jurisdiction (aggregates only), at most
-    ``dashboard_cache_seconds`` old."""
+    ``dashboard_cache_seconds`` old, with the response's open work as of now."""
     now = utcnow()
     key = (cache.database_key(session), scope.region_prefix, scope.organisation_code)
     ttl = cache.get_cache_settings().dashboard_cache_seconds
     figures, computed = cache.dashboard_cache.get(key, ttl, lambda: figures_of(session, scope, now))
     as_of = datetime.fromtimestamp(computed, ZoneInfo(get_settings().timezone))
-    return {**figures, "as_of": as_of.replace(microsecond=0).isoformat()}
+    return {
+        **figures,
+        "response": response_figures(session, Viewer.from_user(user, scope), now),
+        "as_of": as_of.replace(microsecond=0).isoformat(),
+    }
+
+
+def response_figures(session: Session, viewer: Viewer, now: datetime) -> dict[str, Any]:
+    """Open work of the response within the viewer's jurisdiction: open signals, pending
+    verifications (how many overdue, how many escalated to the next level) and events
+    still being handled, by status. A handful of counts on small tables, never cached, so
+    an overdue verification shows the moment it falls due."""
+    pending = (verification_clause(viewer), Verification.status == PENDING)
+
+    def count(stmt: Any) -> int:
+        return int(session.scalar(stmt) or 0)
+
+    events = dict(
+        session.execute(
+            select(Event.status, func.count())
+            .where(event_clause(viewer), Event.status.in_(ACTIVE_EVENT_STATUSES))
+            .group_by(Event.status)
+        ).all()
+    )
+    return {
+        "open_signals": count(
+            signal_service.scoped(select(func.count()).select_from(Signal), viewer.scope).where(
+                Signal.status == "open"
+            )
+        ),
+        "verifications_pending": count(select(func.count()).where(*pending)),
+        "verifications_overdue": count(
+            select(func.count()).where(*pending, Verification.due_at < now)
+        ),
+        "verifications_escalated": count(
+            select(func.count()).where(*pending, Verification.escalated_at.is_not(None))
+        ),
+        "events": {status: int(events.get(status, 0)) for status in ACTIVE_EVENT_STATUSES},
+        "events_open": int(sum(events.values())),
+    }
 
 
 def figures_of(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
