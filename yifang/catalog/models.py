@@ -99,7 +99,11 @@ class Population(Base):
 
 
 class Organisation(Base):
-    """A reporting or receiving organisation: hospital, clinic, CDC, department."""
+    """A reporting or receiving organisation: hospital, clinic, CDC, department.
+
+    ``edited_by`` is set when an administrator created or changed the row; a reload of
+    ``organisations.csv`` (even with ``refresh``) then leaves it as it is.
+    """
 
     __tablename__ = "organisation"
 
@@ -112,3 +116,4 @@ class Organisation(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    edited_by: Mapped[str | None] = mapped_column(String(64))

@@ -5,7 +5,11 @@ database). The rule that keeps an administrator's work: a reload never overwrite
 whose ``edited_by`` is set, nor a disease created through the API. Regions, organisations and
 populations have no ``edited_by`` column, so a reload only adds the rows that are missing and
 leaves existing rows as they are, unless ``refresh=True`` asks it to restore the files'
-values.
+values. Organisations have ``edited_by`` too: one an administrator created or changed is
+left alone even by a refresh.
+
+Errors are :class:`yifang.core.errors.AppError` subclasses with Chinese and English
+messages and, for a broken rule, the fields at fault.
 
 Region codes are GB/T 2260 / NBS statistical codes stored without zero padding (2 digits
 province, 4 city, 6 county, 9 township); every function taking a region code also accepts
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from yifang.catalog import datafiles
@@ -31,26 +35,54 @@ from yifang.catalog.schemas import (
     DiseaseFields,
     DiseaseOut,
     DiseaseUpdate,
+    OrganisationCreate,
+    OrganisationFields,
+    OrganisationUpdate,
     PopulationBand,
     PopulationOut,
+    field_errors,
 )
-from yifang.core.audit import diff, record
+from yifang.core.audit import AuditEntry, diff, record
+from yifang.core.errors import AppError
 
 
-class CatalogError(Exception):
-    """Base of the catalog's errors; the message says what is wrong in plain words."""
+class CatalogError(AppError):
+    """Base of the catalog's errors; the message says what is wrong in plain words
+    (``str(error)`` is the English message)."""
+
+    status = 400
+    code = "catalog_error"
 
 
 class NotFoundError(CatalogError, LookupError):
     """No disease, region, organisation or population with that key."""
 
+    status = 404
+    code = "not_found"
+
 
 class ConflictError(CatalogError):
     """The change clashes with what is stored (e.g. the code already exists)."""
 
+    status = 409
+    code = "conflict"
+
 
 class InvalidError(CatalogError, ValueError):
-    """The request is malformed or breaks a catalog rule."""
+    """The request is malformed or breaks a catalog rule (``fields`` says which)."""
+
+    status = 422
+    code = "validation_failed"
+
+
+def _invalid(exc: ValidationError) -> InvalidError:
+    """A pydantic error of a whole disease or organisation as :class:`InvalidError`."""
+    fields = field_errors(exc.errors())
+    return InvalidError(
+        "；".join(f.message_zh for f in fields),
+        "; ".join(f.message_en for f in fields),
+        fields=fields,
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,10 +249,25 @@ def _load_keyed(
         _bulk_insert(session, _table(table), missing)
     counts.inserted = len(missing)
     present = [r for r in rows if tuple(r[k] for k in key) in stored]
+    edited = _edited_codes(session, table) if present else set()
+    if edited:
+        counts.kept = sum(1 for r in present if r["code"] in edited)
+        present = [r for r in present if r["code"] not in edited]
     if refresh and present:
         counts.updated = _restore(session, table, present, key)
     counts.unchanged = len(present) - counts.updated
     return counts
+
+
+def _edited_codes(
+    session: Session, table: type[Region] | type[Organisation] | type[Population]
+) -> set[str]:
+    """Codes of the rows of ``table`` an administrator created or changed (only
+    organisations record that); a reload leaves them alone."""
+    if table is not Organisation:
+        return set()
+    query = select(Organisation.code).where(Organisation.edited_by.is_not(None))
+    return set(session.scalars(query))
 
 
 def _table(model: type[Disease] | type[Region] | type[Organisation] | type[Population]) -> Table:
@@ -289,7 +336,7 @@ def get_disease(session: Session, code: str) -> Disease:
     """The disease with Yifang code ``code``; :class:`NotFoundError` if there is none."""
     disease = session.get(Disease, code)
     if disease is None:
-        raise NotFoundError(f"no disease with code {code!r}")
+        raise NotFoundError(f"没有编码为 {code} 的病种", f"no disease with code {code!r}")
     return disease
 
 
@@ -345,18 +392,30 @@ def _check_parent(session: Session, code: str, parent_code: str | None) -> None:
     current = parent_code
     while current is not None:
         if current in seen:
-            raise InvalidError(f"parent_code: {parent_code} would make a cycle")
+            raise InvalidError(
+                f"上级病种 {parent_code} 会形成循环",
+                f"parent_code: {parent_code} would make a cycle",
+                field="parent_code",
+            )
         seen.add(current)
         parent = session.get(Disease, current)
         if parent is None:
-            raise InvalidError(f"parent_code: no disease with code {current!r}")
+            raise InvalidError(
+                f"上级病种：没有编码为 {current} 的病种",
+                f"parent_code: no disease with code {current!r}",
+                field="parent_code",
+            )
         current = parent.parent_code
 
 
 def create_disease(session: Session, data: DiseaseCreate, actor: str) -> Disease:
     """Add a disease (an administrator's; a reload never touches it) and audit it."""
     if session.get(Disease, data.code) is not None:
-        raise ConflictError(f"a disease with code {data.code!r} already exists")
+        raise ConflictError(
+            f"编码为 {data.code} 的病种已存在",
+            f"a disease with code {data.code!r} already exists",
+            field="code",
+        )
     _check_parent(session, data.code, data.parent_code)
     disease = Disease(**data.model_dump(), source_version="admin", edited_by=actor)
     session.add(disease)
@@ -384,7 +443,7 @@ def update_disease(session: Session, code: str, patch: DiseaseUpdate, actor: str
     try:
         merged = DiseaseCreate.model_validate({**before, **changes, "code": code})
     except ValidationError as exc:
-        raise InvalidError(datafiles.format_validation_error(exc)) from None
+        raise _invalid(exc) from None
     if "parent_code" in changes:
         _check_parent(session, code, merged.parent_code)
     for key, value in merged.model_dump(exclude={"code"}).items():
@@ -413,7 +472,10 @@ def reset_disease(session: Session, code: str, actor: str, data_dir: Path | None
     catalogue = _read_files(data_dir or datafiles.DATA_DIR)[0]
     spec = next((d for d in catalogue.diseases if d.code == code), None)
     if spec is None:
-        raise NotFoundError(f"the data file does not define disease {code!r}")
+        raise NotFoundError(
+            f"数据文件中没有病种 {code}（管理员新增的病种无法恢复）",
+            f"the data file does not define disease {code!r}",
+        )
     before = _fields(disease)
     for key, value in spec.model_dump(exclude={"code"}).items():
         setattr(disease, key, value)
@@ -434,6 +496,18 @@ def reset_disease(session: Session, code: str, actor: str, data_dir: Path | None
     return disease
 
 
+def history(session: Session, entity_type: str, code: str, limit: int = 100) -> list[AuditEntry]:
+    """The audit entries of one disease or organisation (``entity_type`` ``disease`` or
+    ``organisation``), newest first: who changed what, when, before and after, and why."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == code)
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 # ------------------------------------------------------------------------------------------
 # Regions
 # ------------------------------------------------------------------------------------------
@@ -446,7 +520,10 @@ def normalise_region_code(code: str) -> str:
     """
     code = code.strip()
     if not code.isdigit() or len(code) not in (2, 4, 6, 9, 12):
-        raise InvalidError(f"region code {code!r}: expected 2, 4, 6, 9 or 12 digits")
+        raise InvalidError(
+            f"地区代码 {code}：须为 2、4、6、9 或 12 位数字",
+            f"region code {code!r}: expected 2, 4, 6, 9 or 12 digits",
+        )
     for length, pad in ((12, "000"), (9, "000"), (6, "00"), (4, "00")):
         if len(code) == length and code.endswith(pad):
             code = code[: length - len(pad)]
@@ -459,7 +536,7 @@ def get_region(session: Session, code: str) -> Region:
     if region is None:
         region = session.get(Region, normalise_region_code(code))
     if region is None:
-        raise NotFoundError(f"no region with code {code!r}")
+        raise NotFoundError(f"没有代码为 {code} 的地区", f"no region with code {code!r}")
     return region
 
 
@@ -514,21 +591,173 @@ def get_organisation(session: Session, code: str) -> Organisation:
     """The organisation ``code``; :class:`NotFoundError` if unknown."""
     organisation = session.get(Organisation, code)
     if organisation is None:
-        raise NotFoundError(f"no organisation with code {code!r}")
+        raise NotFoundError(f"没有编码为 {code} 的机构", f"no organisation with code {code!r}")
     return organisation
 
 
 def list_organisations(
-    session: Session, *, region: str | None = None, kind: str | None = None
+    session: Session,
+    *,
+    region: str | None = None,
+    kind: str | None = None,
+    active: bool | None = None,
+    text: str | None = None,
 ) -> list[Organisation]:
-    """Organisations located in ``region`` or below it (code prefix), of ``kind``, by code."""
+    """Organisations located in ``region`` or below it (code prefix), of ``kind``, active or
+    not, whose name or code contains ``text``; by code."""
     query = select(Organisation)
     if region is not None:
         prefix = get_region(session, region).code
         query = query.where(Organisation.region_code.startswith(prefix, autoescape=True))
     if kind is not None:
         query = query.where(Organisation.kind == kind)
+    if active is not None:
+        query = query.where(Organisation.active.is_(active))
+    if text is not None and text.strip():
+        needle = text.strip()
+        query = query.where(
+            or_(
+                Organisation.name.contains(needle, autoescape=True),
+                Organisation.code.contains(needle.upper(), autoescape=True),
+            )
+        )
     return list(session.scalars(query.order_by(Organisation.code)))
+
+
+#: The settings of an organisation an administrator may change (all but the code).
+_ORGANISATION_FIELDS = tuple(OrganisationFields.model_fields)
+
+
+def _organisation_values(organisation: Organisation) -> dict[str, Any]:
+    return {k: getattr(organisation, k) for k in _ORGANISATION_FIELDS}
+
+
+def _check_organisation_references(session: Session, code: str, data: OrganisationFields) -> str:
+    """Check that the region exists and the parent exists without a cycle; return the
+    region's code without padding."""
+    try:
+        region = get_region(session, data.region_code)
+    except CatalogError:
+        raise InvalidError(
+            f"所在地区：目录中没有代码为 {data.region_code} 的地区",
+            f"region_code: no region with code {data.region_code!r} in the catalog",
+            field="region_code",
+        ) from None
+    seen = {code}
+    current = data.parent_code
+    while current is not None:
+        if current in seen:
+            raise InvalidError(
+                f"上级机构 {data.parent_code} 会形成循环",
+                f"parent_code: {data.parent_code} would make a cycle",
+                field="parent_code",
+            )
+        seen.add(current)
+        parent = session.get(Organisation, current)
+        if parent is None:
+            raise InvalidError(
+                f"上级机构：没有编码为 {current} 的机构",
+                f"parent_code: no organisation with code {current!r}",
+                field="parent_code",
+            )
+        current = parent.parent_code
+    return region.code
+
+
+def create_organisation(session: Session, data: OrganisationCreate, actor: str) -> Organisation:
+    """Add an organisation (an administrator's: a reload never touches it) and audit it.
+
+    The region must exist in the catalog (padded codes are stored without padding), the
+    parent must exist; :class:`ConflictError` if the code is taken.
+    """
+    if session.get(Organisation, data.code) is not None:
+        raise ConflictError(
+            f"编码为 {data.code} 的机构已存在",
+            f"an organisation with code {data.code!r} already exists",
+            field="code",
+        )
+    region_code = _check_organisation_references(session, data.code, data)
+    values = {**data.model_dump(), "region_code": region_code}
+    organisation = Organisation(**values, synthetic=False, edited_by=actor)
+    session.add(organisation)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="organisation.create",
+        entity_type="organisation",
+        entity_id=data.code,
+        after=_organisation_values(organisation),
+    )
+    return organisation
+
+
+def update_organisation(
+    session: Session, code: str, patch: OrganisationUpdate, actor: str
+) -> Organisation:
+    """Change some settings of an organisation, check the result as a whole, and audit it.
+
+    The organisation is marked ``edited_by=actor`` so that reloading ``organisations.csv``
+    (even with ``refresh``) keeps the change. The code itself cannot change (cards and
+    accounts refer to it). Raises :class:`InvalidError` naming the field.
+    """
+    organisation = get_organisation(session, code)
+    before = _organisation_values(organisation)
+    changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
+    try:
+        merged = OrganisationFields.model_validate({**before, **changes})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    region_code = _check_organisation_references(session, code, merged)
+    for key, value in merged.model_dump().items():
+        setattr(organisation, key, value)
+    organisation.region_code = region_code
+    organisation.edited_by = actor
+    session.flush()
+    old, new = diff(before, _organisation_values(organisation))
+    record(
+        session,
+        actor=actor,
+        action="organisation.update",
+        entity_type="organisation",
+        entity_id=code,
+        before=old,
+        after=new,
+        reason=patch.reason,
+    )
+    return organisation
+
+
+def reset_organisation(
+    session: Session, code: str, actor: str, data_dir: Path | None = None
+) -> Organisation:
+    """Give an organisation back to ``organisations.csv``: restore the file's values, clear
+    ``edited_by`` and audit it. :class:`NotFoundError` if the file does not list ``code``."""
+    organisation = get_organisation(session, code)
+    rows = _read_files(data_dir or datafiles.DATA_DIR)[2]
+    row = next((r for r in rows if r["code"] == code), None)
+    if row is None:
+        raise NotFoundError(
+            f"数据文件中没有机构 {code}（管理员新增的机构无法恢复）",
+            f"the data file does not list organisation {code!r}",
+        )
+    before = _organisation_values(organisation)
+    for key, value in row.items():
+        setattr(organisation, key, value)
+    organisation.edited_by = None
+    session.flush()
+    old, new = diff(before, _organisation_values(organisation))
+    record(
+        session,
+        actor=actor,
+        action="organisation.reset",
+        entity_type="organisation",
+        entity_id=code,
+        before=old,
+        after=new,
+        reason="restored from organisations.csv",
+    )
+    return organisation
 
 
 def reviewing_cdc(session: Session, code: str) -> Organisation | None:
@@ -582,7 +811,9 @@ def population(session: Session, region: str, year: int) -> PopulationOut:
         )
     )
     if not rows:
-        raise NotFoundError(f"no population for region {code} in {year}")
+        raise NotFoundError(
+            f"没有地区 {code} {year} 年的人口数", f"no population for region {code} in {year}"
+        )
     totals = [r for r in rows if r.sex == "T" and r.age_from == 0 and r.age_to is None]
     bands = [r for r in rows if r.sex in ("M", "F")]
     total = totals[0].count if totals else sum(r.count for r in bands)
