@@ -33,6 +33,28 @@ def test_open_verifications_assigns_county_cdc_with_class_deadline(session):
     }
 
 
+def test_syndrome_and_stream_signals_are_verified_by_their_source_deadline(session):
+    syndrome = make_signal(session, "VARICELLA", "640521100")
+    stream = make_signal(session, "VARICELLA", "640502101")
+    for sig, source, name in (
+        (syndrome, "syndrome", "发热伴呼吸道症状"),
+        (stream, "stream", "学校因病缺课率"),
+    ):
+        sig.disease_code = None
+        sig.source = source
+        sig.series_code = source
+        sig.series_name_zh = name
+    session.flush()
+    made = {v.signal_id: v for v in service.open_verifications(session, NOW)}
+    assert made[syndrome.id].disease_code is None
+    assert made[syndrome.id].series_name_zh == "发热伴呼吸道症状"
+    assert made[syndrome.id].due_at == NOW + timedelta(hours=24)
+    assert made[stream.id].source == "stream"
+    assert made[stream.id].due_at == NOW + timedelta(hours=48)
+    titles = session.scalars(select(Notification.title).where(Notification.kind.like("verif%")))
+    assert any("学校因病缺课率" in t for t in titles)
+
+
 def test_managed_as_class_a_gets_two_hours(session):
     sig = make_signal(session, "SARS", "640521100")
     (v,) = service.open_verifications(session, NOW)

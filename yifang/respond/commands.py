@@ -107,7 +107,7 @@ def verifications_cmd(
             table.add_row(
                 str(v.id),
                 str(v.signal_id),
-                v.disease_code,
+                v.disease_code or v.series_name_zh,
                 v.region_code,
                 v.organisation_code or "-",
                 v.status,

@@ -90,8 +90,13 @@ class ResponseConfig:
     channels: dict[str, list[str]]
     owners: dict[str, dict[str, str]]
 
-    def verification_hours(self, disease_code: str, disease_class: str, class_a: bool) -> float:
-        """Hours allowed to verify a signal of this disease (2 h / 24 h by default)."""
+    def verification_hours(
+        self, disease_code: str | None, disease_class: str, class_a: bool, source: str = "cards"
+    ) -> float:
+        """Hours allowed to verify a signal of this disease (2 h / 24 h by default); a
+        syndrome's or other stream's signal (no disease) by its source's limit."""
+        if disease_code is None:
+            return self.deadline_hours.get(source, self.deadline_hours["default"])
         if disease_code in self.disease_hours:
             return self.disease_hours[disease_code]
         if disease_class == "A":

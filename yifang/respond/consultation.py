@@ -96,7 +96,8 @@ def _signal_items(session: Session, viewer: Viewer) -> list[dict[str, Any]]:
                 "item_type": "signal",
                 "ref_id": sig.id,
                 "title": (
-                    f"{disease_name(session, sig.disease_code)} {sig.region_code} ({sig.rule})"
+                    f"{disease_name(session, sig.disease_code) or sig.series_name_zh} "
+                    f"{sig.region_code} ({sig.rule})"
                 ),
                 "summary": {
                     "disease_code": sig.disease_code,

@@ -43,7 +43,11 @@ class Verification(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     signal_id: Mapped[int] = mapped_column(ForeignKey("signal.id"), unique=True)
-    disease_code: Mapped[str] = mapped_column(ForeignKey("disease.code"))
+    # None for a syndrome's or another stream's signal; the series names say what it watched
+    disease_code: Mapped[str | None] = mapped_column(ForeignKey("disease.code"), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="cards", server_default="cards")
+    series_name_zh: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    series_name_en: Mapped[str] = mapped_column(String(100), default="", server_default="")
     region_code: Mapped[str] = mapped_column(String(12), index=True)
     organisation_code: Mapped[str | None] = mapped_column(ForeignKey("organisation.code"))
     status: Mapped[str] = mapped_column(String(16), default="pending")

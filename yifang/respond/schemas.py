@@ -36,7 +36,10 @@ class VerificationOut(_Out):
 
     id: int
     signal_id: int
-    disease_code: str
+    disease_code: str | None = Field(description="None for a syndrome's or stream's signal")
+    source: str = Field("cards", description="cards, syndrome or stream")
+    series_name_zh: str = ""
+    series_name_en: str = ""
     region_code: str
     organisation_code: str | None
     status: str

@@ -458,13 +458,15 @@ def verification_clause(viewer: Viewer) -> ColumnElement[bool]:
 
 
 def verification_deadline(session: Session, signal: Signal) -> datetime:
-    """When the signal's verification is due: its creation plus the disease's limit."""
-    disease = session.get(Disease, signal.disease_code)
+    """When the signal's verification is due: its creation plus the disease's limit (or,
+    for a syndrome's or stream's signal, its source's)."""
+    disease = session.get(Disease, signal.disease_code) if signal.disease_code else None
     cfg = response_config()
     hours = cfg.verification_hours(
         signal.disease_code,
         disease.disease_class if disease else "other",
         bool(disease and disease.managed_as_class_a),
+        signal.source,
     )
     return signal.created_at + timedelta(hours=hours)
 
@@ -497,6 +499,9 @@ def open_verifications(session: Session, now: datetime | None = None) -> list[Ve
                 Verification(
                     signal_id=signal.id,
                     disease_code=signal.disease_code,
+                    source=signal.source,
+                    series_name_zh=signal.series_name_zh,
+                    series_name_en=signal.series_name_en,
                     region_code=signal.region_code,
                     organisation_code=cdcs[signal.region_code],
                     status=PENDING,
@@ -526,14 +531,18 @@ def open_verifications(session: Session, now: datetime | None = None) -> list[Ve
     for signal, row in pairs:
         created(session, "verification", row, actor="system", now=now)
         urgent = (row.due_at - signal.created_at) <= timedelta(hours=2)
-        if signal.disease_code not in names:
-            names[signal.disease_code] = disease_name(session, signal.disease_code)
+        if signal.disease_code is None:
+            what = signal.series_name_zh or signal.series_code or signal.source
+        else:
+            if signal.disease_code not in names:
+                names[signal.disease_code] = disease_name(session, signal.disease_code)
+            what = names[signal.disease_code]
         notify_cdc(
             session,
             row.organisation_code,
             row.region_code,
             kind="verification_assigned_urgent" if urgent else "verification_assigned",
-            title=f"预警信号待核实:{names[signal.disease_code]}({signal.region_code})",
+            title=f"预警信号待核实:{what}({signal.region_code})",
             body=f"{signal.explanation_zh}\n请于 {row.due_at:%Y-%m-%d %H:%M} (UTC) 前完成核实。",
             entity_type="verification",
             entity_id=row.id,

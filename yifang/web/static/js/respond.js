@@ -20,6 +20,8 @@
   YR.ref = REF;
   YR.can = (p) => !!(window.YF_RIGHTS || {})[p];
   YR.disease = (code) => { const d = DISEASES[code]; return d ? (YF.lang === "en" ? d.en : d.zh) : (code || "—"); };
+  // What a signal or verification watched: its disease, or a syndrome's or stream's name.
+  YR.watched = (v) => v.disease_code ? YR.disease(v.disease_code) : ((YF.lang === "en" ? v.series_name_en : v.series_name_zh) || v.series_code || "—");
   YR.region = (code) => {
     if (!code) return "—";
     const regions = PLACES.regions || {};

@@ -26,7 +26,7 @@
       : v.event_id ? '<a class="button" href="/events/' + v.event_id + '">' + YF.esc(YR.t("verify.to_event")) + "</a>"
       : '<button type="button" data-verify="' + v.id + '">' + YF.esc(YR.t("verify.view")) + "</button>";
     const cls = [v.overdue ? "overdue" : "", v.escalated_at ? "escalated" : "", selected && selected.id === v.id ? "selected" : ""].join(" ");
-    return '<tr class="' + cls + '" data-id="' + v.id + '"><td>' + due + "</td><td>" + YF.esc(YR.disease(v.disease_code)) +
+    return '<tr class="' + cls + '" data-id="' + v.id + '"><td>' + due + "</td><td>" + YF.esc(YR.watched(v)) +
       "</td><td>" + YF.esc(YR.region(v.region_code)) + "</td><td>" + statusCell(v) + "</td><td>" + act + "</td></tr>";
   }
 
@@ -71,7 +71,7 @@
     panel.querySelector("[data-placeholder]").classList.add("hidden");
     panel.querySelector("[data-selected]").classList.remove("hidden");
     panel.querySelector("[data-done]").classList.add("hidden");
-    panel.querySelector("[data-sel-title]").textContent = YR.disease(v.disease_code) + " · " + YR.region(v.region_code);
+    panel.querySelector("[data-sel-title]").textContent = YR.watched(v) + " · " + YR.region(v.region_code);
     panel.querySelector("[data-signal-link]").href = "/signals/" + v.signal_id;
     const open = v.status === "pending" || v.status === "watching";
     form.classList.toggle("hidden", !open || !YR.can("signal.respond"));
@@ -95,7 +95,7 @@
     const s = r.data;
     explanation.textContent = (YF.lang === "en" ? s.explanation_en : s.explanation_zh) || "";
     const title = form.querySelector("input[name=event_title]");
-    title.placeholder = YR.disease(v.disease_code) + YR.t("verify.event_title_default") + "(" + YR.region(v.region_code) + ")";
+    title.placeholder = YR.watched(v) + YR.t("verify.event_title_default") + "(" + YR.region(v.region_code) + ")";
     const series = s.series || {};
     const el = document.getElementById("verify-chart");
     if (window.echarts && series.dates) {
