@@ -236,11 +236,13 @@ def masked(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The card's columns a view shows (not the import's content hash nor the name key).
+VIEW_COLUMNS = [c for c in Card.__table__.columns if c.key not in ("content_hash", "name_key")]
+
+
 def card_view(card: Card, *, reveal: bool) -> dict[str, Any]:
     """The card's columns as a dict (Python values), masked unless ``reveal``."""
-    values = {c.key: getattr(card, c.key) for c in Card.__table__.columns}
-    values.pop("content_hash", None)
-    values.pop("name_key", None)
+    values = {c.key: getattr(card, c.key) for c in VIEW_COLUMNS}
     return values if reveal else masked(values)
 
 
@@ -277,10 +279,16 @@ class CardPage:
     next_cursor: str | None
 
 
-def _base(scope: Scope, flt: CardFilter, after: tuple[datetime, int] | None = None) -> Select[Card]:
+def _base(
+    scope: Scope,
+    flt: CardFilter,
+    after: tuple[datetime, int] | None = None,
+    columns: Sequence[Any] | None = None,
+) -> Select[Any]:
     """Cards of ``scope`` matching ``flt``, after the keyset position ``after``, in list
-    order (diagnosis_time DESC, id DESC)."""
-    stmt = select(Card).where(scope_clause(scope), *flt.clauses(before=after[0] if after else None))
+    order (diagnosis_time DESC, id DESC); whole cards, or only ``columns``."""
+    stmt = select(*columns) if columns else select(Card)
+    stmt = stmt.where(scope_clause(scope), *flt.clauses(before=after[0] if after else None))
     if after is not None:
         stmt = stmt.where(_after(after))
     return stmt.order_by(Card.diagnosis_time.desc(), Card.id.desc())
@@ -298,13 +306,18 @@ def list_cards(
     """One page of cards matching ``flt`` inside ``scope``, newest diagnosis first."""
     flt = flt or CardFilter()
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    stmt = _base(scope, flt, decode_cursor(cursor) if cursor else None).limit(limit + 1)
-    rows = list(session.scalars(stmt))
+    after = decode_cursor(cursor) if cursor else None
+    # plain rows of the shown columns: a page needs no ORM objects to track
+    stmt = _base(scope, flt, after, VIEW_COLUMNS).limit(limit + 1)
+    result = session.execute(stmt)
+    keys = list(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]
     more = len(rows) > limit
     rows = rows[:limit]
-    show = may_reveal(session, scope, reveal, [c.id for c in rows])
-    next_cursor = encode_cursor(rows[-1].diagnosis_time, rows[-1].id) if more else None
-    return CardPage([card_view(c, reveal=show) for c in rows], next_cursor)
+    show = may_reveal(session, scope, reveal, [r["id"] for r in rows])
+    last = rows[-1] if rows else None
+    next_cursor = encode_cursor(last["diagnosis_time"], last["id"]) if more and last else None
+    return CardPage(rows if show else [masked(r) for r in rows], next_cursor)
 
 
 def iter_cards(
