@@ -59,7 +59,7 @@ def city_regions(session: Session) -> list[dict[str, Any]]:
 def admin_tabs(user: User) -> list[dict[str, str]]:
     """The administration pages this user may open: (href, message key)."""
     tabs = [
-        ("/admin/users", "nav.admin", "admin.users"),
+        ("/admin/users", "catalog.tab_users", "admin.users"),
         ("/admin/diseases", "nav.diseases", "admin.catalog"),
         ("/admin/organisations", "nav.organisations", "admin.catalog"),
     ]

@@ -29,9 +29,12 @@
     let first = null;
     for (const f of fields) {
       const text = YF.lang === "en" ? f.message_en : f.message_zh;
-      const slot = form.querySelector('[data-error-for="' + String(f.field).split(".")[0] + '"]');
+      const field = String(f.field);
+      const slot = form.querySelector('[data-error-for="' + field.split(".")[0] + '"]');
       if (slot) {
-        slot.textContent = slot.textContent ? slot.textContent + YF.t("list_sep") + text : text;
+        // under its own input a message needs no field name ("报告时限（小时）：不能小于 1")
+        const own = field.includes(".") ? text : text.replace(/^[^：:]{1,40}[：:]\s*/, "");
+        slot.textContent = slot.textContent ? slot.textContent + YF.t("list_sep") + own : own;
         const holder = slot.closest("label, .full, fieldset");
         if (holder) holder.classList.add("invalid");
         if (!first) first = holder || slot;
@@ -99,11 +102,14 @@
     return String(value);
   };
 
-  /** Load and draw the edit history of `url` (…/history) into the list `target`. */
-  YC.history = async function (url, target) {
+  /** Load and draw the edit history of `url` (…/history) into the list `target`; the
+      number of entries goes in `counter`. */
+  YC.history = async function (url, target, counter) {
     target.innerHTML = '<li class="muted">' + YF.esc(YF.t("loading")) + "</li>";
+    if (counter) counter.textContent = "";
     const r = await YF.api("GET", url);
     if (!r.ok) { target.innerHTML = '<li class="muted">' + YF.esc(YF.errorText(r)) + "</li>"; return; }
+    if (counter) counter.textContent = YF.t("catalog.history_count", { n: r.data.length });
     if (!r.data.length) { target.innerHTML = '<li class="muted">' + YF.esc(YF.t("catalog.no_history")) + "</li>"; return; }
     target.innerHTML = r.data.map((h) => {
       const before = h.before || {};

@@ -169,7 +169,7 @@
     dialog.querySelector("[data-provenance]").textContent = !d ? ""
       : d.edited_by ? YF.t("catalog.edited_by_at", { user: d.edited_by, time: YF.fmtTime(d.updated_at) })
       : YF.t("catalog.from_file_version", { version: d.source_version || "—" });
-    if (d) YC.history("/api/diseases/" + encodeURIComponent(d.code) + "/history", dialog.querySelector("[data-history]"));
+    if (d) YC.history("/api/diseases/" + encodeURIComponent(d.code) + "/history", dialog.querySelector("[data-history]"), dialog.querySelector("[data-history-count]"));
     dialog.showModal();
     (d ? form.elements.report_limit_hours : form.elements.code).focus();
   }

@@ -33,7 +33,7 @@
 
   function row(o) {
     const state = '<span class="badge ' + (o.active ? "reviewed" : "deleted") + '">' + YF.esc(YF.t(o.active ? "catalog.active" : "catalog.inactive")) + "</span>" +
-      (o.edited_by ? ' <span class="badge edited" title="' + YF.esc(YF.t("catalog.edited_by", { user: o.edited_by })) + '">' + YF.esc(YF.t("catalog.edited")) + "</span>" : "");
+      (o.edited_by ? ' <span class="badge edited" title="' + YF.esc(YF.t("catalog.edited_by", { user: o.edited_by })) + '">' + YF.esc(YF.t("catalog.by_admin")) + "</span>" : "");
     return '<tr data-code="' + YF.esc(o.code) + '"' + (o.active ? "" : ' class="inactive"') + ">" +
       "<td><code>" + YF.esc(o.code) + "</code></td><td>" + YF.esc(o.name) + "</td><td>" + YF.esc(YF.label(kinds, o.kind)) + "</td>" +
       '<td class="opt">' + YF.esc(o.level || "—") + "</td><td>" + YF.esc(regionName(o.region_code)) + "</td>" +
@@ -129,7 +129,7 @@
     dialog.querySelector("[data-reset-org]").classList.toggle("hidden", !(o && o.edited_by));
     dialog.querySelector("[data-dialog-title]").textContent = o ? YF.t("catalog.edit_org", { name: o.name, code: o.code }) : YF.t("catalog.new_org");
     dialog.querySelector("[data-provenance]").textContent = !o ? "" : o.edited_by ? YF.t("catalog.edited_by", { user: o.edited_by }) : YF.t("catalog.from_file");
-    if (o) YC.history("/api/organisations/" + encodeURIComponent(o.code) + "/history", dialog.querySelector("[data-history]"));
+    if (o) YC.history("/api/organisations/" + encodeURIComponent(o.code) + "/history", dialog.querySelector("[data-history]"), dialog.querySelector("[data-history-count]"));
     dialog.showModal();
     (o ? form.elements.name : form.elements.kind).focus();
   }
