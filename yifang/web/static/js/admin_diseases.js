@@ -164,6 +164,7 @@
     form.elements.code.value = "";
     dialog.querySelectorAll("[data-create-only]").forEach((el) => el.classList.toggle("hidden", !!d));
     dialog.querySelectorAll("[data-edit-only]").forEach((el) => el.classList.toggle("hidden", !d));
+    dialog.querySelector("[data-parent-note]").classList.toggle("hidden", !(d && d.leaf === false));
     dialog.querySelector("[data-reset-disease]").classList.toggle("hidden", !(d && d.edited_by && d.source_version !== "admin"));
     dialog.querySelector("[data-dialog-title]").textContent = d ? YF.t("catalog.edit_disease", { name: name(d), code: d.code }) : YF.t("catalog.new_disease");
     dialog.querySelector("[data-provenance]").textContent = !d ? ""
