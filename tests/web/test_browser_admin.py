@@ -97,4 +97,9 @@ def test_admin_edits_a_disease_and_adds_an_organisation(server, browser, demo, s
     page.goto(f"{server}/admin/organisations?lang=en")
     _wait_rows(page, "[data-orgs]")
     shot(page, "admin-06-organisations-en")
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
+    page.goto(f"{server}/admin/diseases?lang=en")
+    page.select_option("#disease-filters select[name=class]", "A")
+    page.wait_for_selector("[data-diseases] tr[data-code=PLAGUE]")
+    shot(page, "admin-07-diseases-class-a-tablet-en")
     page.context.close()

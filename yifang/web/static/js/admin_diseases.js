@@ -22,6 +22,9 @@
   const name = (d) => (YF.lang === "en" ? d.name_en : d.name_zh);
   const other = (d) => (YF.lang === "en" ? d.name_zh : d.name_en);
   const label = (list, code) => YF.label(codes[list], code);
+  const sep = YF.lang === "en" ? ", " : "、";
+  /** A classification's label without the word "case" (the column says it). */
+  const short = (text) => text.replace(/病例$/, "").replace(/ case$/, "");
   const num = (v) => (v === null || v === undefined ? "" : String(Number(v)));
 
   /** Parents first, each followed by its children (the API orders by class, then code). */
@@ -62,8 +65,8 @@
       "<td>" + (d.depth ? "└ " : "") + YF.esc(name(d)) + "<small>" + YF.esc(other(d)) + "</small></td>" +
       "<td>" + classBadge + "</td>" +
       '<td class="num">' + d.report_limit_hours + '</td><td class="num">' + d.review_limit_hours + "</td>" +
-      "<td>" + YF.esc(d.classifications.map((c) => label("case_classification", c)).join("、")) + "</td>" +
-      '<td class="opt">' + YF.esc(d.chronicity.map((c) => label("chronicity", c)).join("、") || "—") + "</td>" +
+      "<td>" + YF.esc(d.classifications.map((c) => short(label("case_classification", c))).join(sep)) + "</td>" +
+      '<td class="opt">' + YF.esc(d.chronicity.map((c) => label("chronicity", c)).join(sep) || "—") + "</td>" +
       '<td class="opt">' + YF.esc(d.subtypes.map((s) => s.code).join(", ") || "—") + "</td>" +
       '<td class="num">' + YF.esc(incubation(d)) + '</td><td class="num opt">' + YF.esc(si) + "</td>" +
       '<td class="num">' + d.duplicate_window_days + '</td><td class="opt">' + validity + "</td>" +
