@@ -212,6 +212,12 @@ def demo(
     seed: int = typer.Option(20260101, help="Seed of the simulation."),
     days: int = typer.Option(90, min=1, max=730, help="Days of detection to back-fill."),
     fresh: bool = typer.Option(False, help="Rebuild the simulated city even if it exists."),
+    streams: bool = typer.Option(
+        True,
+        help="Also simulate hospital encounters (syndromes, draft cards) and the other streams "
+        "(school absence, pharmacy, ILI%, multiplex, livestock), so signals of every source "
+        "and their corroboration show; about a minute and a half more.",
+    ),
     serve_ui: bool = typer.Option(True, "--serve/--no-serve", help="Serve the UI at the end."),
 ) -> None:
     """Build the simulated Zhongwei into the database, run detection and serve the UI."""
@@ -238,7 +244,29 @@ def demo(
     end = date.today() - timedelta(days=1)
     with session_scope() as session:
         cards = session.scalar(select(func.count()).select_from(Card)) or 0
-        if fresh or cards == 0:
+        if (fresh or cards == 0) and streams:
+            import tempfile
+
+            from yifang.evaluate import build_multisource_city
+
+            with (
+                console.status(f"simulating {years:g} years of the city …") as status,
+                tempfile.TemporaryDirectory(prefix="yifang-extracts-") as extracts,
+            ):
+                city = build_multisource_city(
+                    session,
+                    Path(extracts),
+                    years=years,
+                    seed=seed,
+                    end_date=end,
+                    progress=lambda text: status.update(text + " …"),
+                )
+            console.print(
+                f"simulated {city.cards:,} cards, {city.outbreaks} outbreaks, "
+                f"{city.encounters:,} hospital encounters ({city.drafts:,} draft cards), "
+                f"{city.stream_rows:,} observations of other streams"
+            )
+        elif fresh or cards == 0:
             with console.status(f"simulating {years:g} years of the city …"):
                 sim = build_city(session, years=years, seed=seed, end_date=end)
             console.print(
