@@ -10,6 +10,15 @@
       const el = document.querySelector('[data-kpi="' + key + '"]');
       if (el) el.textContent = value;
     }
+    const response = data.response || {};
+    for (const [key, value] of Object.entries(response)) {
+      const el = document.querySelector('[data-kpi-response="' + key + '"]');
+      if (el) el.textContent = value;
+    }
+    const escalated = document.querySelector('[data-kpi-note="escalated"]');
+    if (escalated && response.verifications_escalated) {
+      escalated.textContent = YF.t("dashboard.escalated", { n: response.verifications_escalated });
+    }
     const note = document.querySelector('[data-kpi-note="baseline"]');
     if (note) note.textContent = YF.t("chart.baseline") + " " + data.totals.baseline;
     const week = document.querySelector("[data-week]");

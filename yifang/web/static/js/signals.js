@@ -6,6 +6,11 @@
   const PLACES = window.YF_PLACES || { regions: {} };
   const disease = (code) => { const d = DISEASES[code]; return d ? (YF.lang === "en" ? d.en : d.zh) : code; };
   const region = (code) => (PLACES.regions || {})[code] || code;
+  // What the signal watched: a disease's cards, or a syndrome's or another stream's series.
+  const watched = (s) => s.disease_code ? disease(s.disease_code)
+    : ((YF.lang === "en" ? s.series_name_en : s.series_name_zh) || s.series_code || "—") + " · " + YF.t("signal_source." + s.source);
+  const confirmedBy = (s) => s.corroboration ? '<span class="badge returned" title="' + YF.esc((s.corroborated_by || []).map((c) =>
+    (YF.lang === "en" ? c.name_en : c.name_zh) || c.code || c.source).join(", ")) + '">+' + s.corroboration + "</span>" : "—";
   const num = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(Number.isInteger(v) ? 0 : 1));
   const badge = (s) => '<span class="badge ' + (s === "open" ? "returned" : s === "closed" ? "reviewed" : "") + '">' + YF.esc(YF.t("signal_status." + s)) + "</span>";
 
@@ -20,14 +25,14 @@
       for (const [k, v] of new FormData(form)) if (v) params.append(k, v);
       if (next && cursor) params.append("cursor", cursor);
       const r = await YF.api("GET", "/api/signals?" + params.toString());
-      if (!r.ok) { tbody.innerHTML = '<tr><td colspan="8" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
+      if (!r.ok) { tbody.innerHTML = '<tr><td colspan="9" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
       cursor = r.data.next_cursor;
       rows = next ? rows.concat(r.data.items) : r.data.items;
       tbody.innerHTML = rows.length ? rows.map((s) => '<tr class="clickable" data-href="/signals/' + s.id + '"><td><a href="/signals/' + s.id + '">' + YF.esc(s.last_date) +
-        "</a></td><td>" + YF.esc(disease(s.disease_code)) + "</td><td>" + YF.esc(region(s.region_code)) + '</td><td class="opt">' + YF.esc(s.method) +
+        "</a></td><td>" + YF.esc(watched(s)) + "</td><td>" + YF.esc(region(s.region_code)) + '</td><td class="opt">' + YF.esc(s.method) +
         '</td><td class="num">' + num(s.observed) + '</td><td class="num opt">' + num(s.upperbound) + '</td><td class="num opt">' + s.alarm_periods +
-        "</td><td>" + badge(s.status) + "</td></tr>").join("")
-        : '<tr><td colspan="8" class="empty">' + YF.esc(YF.t("signals.none")) + "</td></tr>";
+        '</td><td class="num">' + confirmedBy(s) + "</td><td>" + badge(s.status) + "</td></tr>").join("")
+        : '<tr><td colspan="9" class="empty">' + YF.esc(YF.t("signals.none")) + "</td></tr>";
       more.classList.toggle("hidden", !cursor);
     }
     form.addEventListener("submit", (ev) => { ev.preventDefault(); load(false); });
@@ -42,7 +47,7 @@
       const r = await YF.api("GET", "/api/signals/" + root.dataset.signalId);
       if (!r.ok) { root.innerHTML = '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>"; return; }
       const s = r.data;
-      document.querySelector("[data-title]").textContent = disease(s.disease_code) + " · " + region(s.region_code);
+      document.querySelector("[data-title]").textContent = watched(s) + " · " + region(s.region_code);
       root.querySelector("[data-explanation]").textContent = YF.lang === "en" ? s.explanation_en : s.explanation_zh;
       const fields = [["signals.method", s.method + " (" + s.rule + ")"], ["signals.first", s.first_date], ["signals.last", s.last_date],
         ["signals.periods", s.alarm_periods], ["signals.observed", num(s.observed)], ["signals.expected", num(s.expected)],
