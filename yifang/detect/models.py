@@ -82,7 +82,6 @@ class Signal(Base):
     expected: Mapped[float | None] = mapped_column(Float)
     upperbound: Mapped[float | None] = mapped_column(Float)
     cases_total: Mapped[int] = mapped_column(Integer, default=0)
-    series: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     explanation_zh: Mapped[str] = mapped_column(Text, default="")
     explanation_en: Mapped[str] = mapped_column(Text, default="")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("detection_run.id"))
@@ -92,3 +91,6 @@ class Signal(Base):
     corroboration: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rank_score: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     corroborated_by: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Last, and the largest (the chart's periods): SQLite stores a row's columns in order,
+    # so a list reading the columns before it never touches the overflow pages it fills.
+    series: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

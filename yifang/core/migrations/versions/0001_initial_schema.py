@@ -441,7 +441,6 @@ def upgrade() -> None:
     sa.Column('expected', sa.Float(), nullable=True),
     sa.Column('upperbound', sa.Float(), nullable=True),
     sa.Column('cases_total', sa.Integer(), nullable=False),
-    sa.Column('series', sa.JSON(), nullable=False),
     sa.Column('explanation_zh', sa.Text(), nullable=False),
     sa.Column('explanation_en', sa.Text(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=True),
@@ -451,6 +450,7 @@ def upgrade() -> None:
     sa.Column('corroboration', sa.Integer(), server_default='0', nullable=False),
     sa.Column('rank_score', sa.Float(), server_default='1', nullable=False),
     sa.Column('corroborated_by', sa.JSON(), nullable=False),
+    sa.Column('series', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['disease_code'], ['disease.code'], name=op.f('fk_signal_disease_code_disease')),
     sa.ForeignKeyConstraint(['run_id'], ['detection_run.id'], name=op.f('fk_signal_run_id_detection_run')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signal'))
