@@ -710,6 +710,8 @@ def import_file(
                 if progress is not None:
                     progress(state)
                 restore_card_indexes(engine)
+                with engine.begin() as conn:  # the planner's statistics, for the new rows
+                    conn.exec_driver_sql("ANALYZE card")
     with engine.begin() as conn:
         conn.execute(
             update(ImportBatch)

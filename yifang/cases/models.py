@@ -57,7 +57,18 @@ class Card(Base):
     __tablename__ = "card"
     __table_args__ = (
         Index("ix_card_keyset", "diagnosis_time", "id"),
-        Index("ix_card_disease_diag", "disease_code", "diagnosis_time"),
+        # disease then diagnosis time for lists by disease; the other columns make it
+        # cover the dashboard's aggregates (weekly totals, the 26-week curve by onset, the
+        # township map), which then read the index alone instead of ~170,000 cards.
+        Index(
+            "ix_card_disease_diag",
+            "disease_code",
+            "diagnosis_time",
+            "onset_date",
+            "status",
+            "address_code",
+            "org_code",
+        ),
         Index("ix_card_region_diag", "address_code", "diagnosis_time"),
         Index("ix_card_status_due", "status", "review_due_at"),
         Index("ix_card_id_number", "id_number"),

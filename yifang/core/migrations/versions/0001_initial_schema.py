@@ -649,7 +649,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('card', schema=None) as batch_op:
         batch_op.create_index('ix_card_batch', ['import_batch_id'], unique=False)
-        batch_op.create_index('ix_card_disease_diag', ['disease_code', 'diagnosis_time'], unique=False)
+        batch_op.create_index('ix_card_disease_diag', ['disease_code', 'diagnosis_time', 'onset_date', 'status', 'address_code', 'org_code'], unique=False)
         batch_op.create_index('ix_card_id_number', ['id_number'], unique=False)
         batch_op.create_index('ix_card_keyset', ['diagnosis_time', 'id'], unique=False)
         batch_op.create_index('ix_card_org_diag', ['org_code', 'diagnosis_time'], unique=False)
