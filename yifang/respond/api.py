@@ -14,8 +14,8 @@ or outside the caller's jurisdiction), 409 (stale version, transition not allowe
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
@@ -27,7 +27,8 @@ from yifang.cases.queries import mask_name
 from yifang.core.accounts import User
 from yifang.core.auth import current_user, scope_for
 from yifang.core.db import get_session, utcnow
-from yifang.core.errors import ERROR_RESPONSES, ErrorRoute
+from yifang.core.errors import ERROR_RESPONSES, ErrorRoute, FieldError
+from yifang.detect.models import Signal
 from yifang.respond import (
     command,
     consultation,
@@ -39,7 +40,7 @@ from yifang.respond import (
 )
 from yifang.respond import notifications as notes
 from yifang.respond.config import LEVELS, grading_config, response_config
-from yifang.respond.models import Event, EventCase, Notification, Sample
+from yifang.respond.models import Attachment, Event, EventCase, Notification, Sample, Task
 from yifang.respond.schemas import (
     AddressIn,
     ApplyPlanIn,
@@ -162,10 +163,36 @@ def reference(_v: Viewer = ANYONE) -> dict[str, Any]:
 # --------------------------------------------------------------------------- verification
 
 
-def _verification_out(row: Any) -> VerificationOut:
-    out = VerificationOut.model_validate(row)
-    out.overdue = row.status == service.PENDING and row.due_at < utcnow()
-    return out
+def _verification_outs(session: Session, rows: Sequence[Any]) -> list[VerificationOut]:
+    """The verifications with their overdue flag and how their signals were raised (rule,
+    method, region level, granularity — read in one query)."""
+    ids = {r.signal_id for r in rows}
+    raised = (
+        {
+            sid: (rule, method, level, granularity)
+            for sid, rule, method, level, granularity in session.execute(
+                select(
+                    Signal.id, Signal.rule, Signal.method, Signal.region_level, Signal.granularity
+                ).where(Signal.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
+    now = utcnow()
+    outs = []
+    for row in rows:
+        out = VerificationOut.model_validate(row)
+        out.overdue = row.status == service.PENDING and row.due_at < now
+        rule, method, level, granularity = raised.get(row.signal_id, ("", "", "", ""))
+        out.signal_rule, out.signal_method = rule or "", method or ""
+        out.signal_region_level, out.signal_granularity = level or "", granularity or ""
+        outs.append(out)
+    return outs
+
+
+def _verification_out(session: Session, row: Any) -> VerificationOut:
+    return _verification_outs(session, [row])[0]
 
 
 @router.get("/verifications", response_model=list[VerificationOut], summary="Verifications")
@@ -189,14 +216,14 @@ def list_verifications(
         limit=limit,
         offset=offset,
     )
-    return [_verification_out(r) for r in rows]
+    return _verification_outs(session, rows)
 
 
 @router.get("/verifications/{verification_id}", response_model=VerificationOut)
 def get_verification(
     verification_id: int, session: Session = DB, viewer: Viewer = SIGNAL_VIEW
 ) -> VerificationOut:
-    return _verification_out(service.get_verification(session, viewer, verification_id))
+    return _verification_out(session, service.get_verification(session, viewer, verification_id))
 
 
 @router.get("/verifications/{verification_id}/history", response_model=list[HistoryOut])
@@ -229,7 +256,7 @@ def record_outcome(
         event_type=body.event_type,
         event_tags=body.event_tags,
     )
-    return _verification_out(row)
+    return _verification_out(session, row)
 
 
 # --------------------------------------------------------------------------- events
@@ -518,10 +545,99 @@ def edit_plan(
         raise service.ForbiddenError(
             "只有市级疾控可以修改预案模板", "only the city CDC may edit plan templates"
         )
-    row = tasks.update_template(
-        session, code, body.model_dump(exclude_unset=True), actor=viewer.actor
-    )
+    changes = body.model_dump(exclude_unset=True)
+    read_at = changes.pop("updated_at", None)
+    problems = plan_field_errors(changes)
+    if problems:
+        raise service.BadRequestError(
+            "预案模板有误,请按字段修改",
+            "the template is not valid: see the fields",
+            fields=problems,
+        )
+    if read_at is not None:
+        current = next((t for t in tasks.list_templates(session) if t.code == code), None)
+        if current is not None and not _same_moment(current.updated_at, read_at):
+            raise service.StaleVersionError(
+                "预案模板已被他人修改,请刷新后重试",
+                "the template was changed by someone else since you read it; reload and retry",
+                field="updated_at",
+            )
+    row = tasks.update_template(session, code, changes, actor=viewer.actor)
     return TemplateOut.model_validate(row)
+
+
+def _same_moment(stored: datetime | None, given: datetime) -> bool:
+    """Whether a stored naive-UTC time is the one a client sent back (to the millisecond:
+    browsers keep no finer time, and some databases store none)."""
+    if stored is None:
+        return False
+    if given.tzinfo is not None:
+        given = given.astimezone(UTC).replace(tzinfo=None)
+    if stored.tzinfo is not None:
+        stored = stored.astimezone(UTC).replace(tzinfo=None)
+    return abs((stored - given).total_seconds()) < 0.001
+
+
+#: Longest deadline a plan's action may have (hours): a year.
+MAX_DEADLINE_HOURS = 8760
+
+
+def plan_field_errors(changes: dict[str, Any]) -> list[FieldError]:
+    """Every problem of a template edit, by field (``tasks.2.deadline_hours``, ``levels``):
+    each action needs a known owner, a Chinese text and a deadline of 1 to 8760 hours;
+    levels are I–IV and event types those of the response. Nothing is stored when any."""
+    out: list[FieldError] = []
+
+    def bad(field: str, zh: str, en: str) -> None:
+        out.append(FieldError(field=field, code=f"{field}.invalid", message_zh=zh, message_en=en))
+
+    for name in ("name_zh", "name_en"):
+        if name in changes and not (changes[name] or "").strip():
+            bad(name, "名称不能为空", "the name may not be empty")
+    unknown_levels = [lvl for lvl in changes.get("levels") or [] if lvl not in LEVELS]
+    if unknown_levels:
+        bad("levels", f"级别须为 {'、'.join(LEVELS)}", f"levels must be among {', '.join(LEVELS)}")
+    unknown_types = [t for t in changes.get("event_types") or [] if t not in service.EVENT_TYPES]
+    if unknown_types:
+        bad(
+            "event_types",
+            f"事件类型无效:{'、'.join(unknown_types)}",
+            f"unknown event type(s): {', '.join(unknown_types)}",
+        )
+    if "tasks" in changes:
+        actions = changes["tasks"] or []
+        if not actions:
+            bad("tasks", "预案至少要有一项任务", "a plan needs at least one action")
+        known = tasks.owners()
+        for i, action in enumerate(actions):
+            if not isinstance(action, dict):
+                bad(f"tasks.{i}", f"第 {i + 1} 项任务无效", f"action #{i + 1} is not valid")
+                continue
+            if str(action.get("owner") or "") not in known:
+                bad(
+                    f"tasks.{i}.owner",
+                    f"第 {i + 1} 项:请选择责任部门",
+                    f"action #{i + 1}: choose a responsible department",
+                )
+            if not str(action.get("zh") or "").strip():
+                bad(
+                    f"tasks.{i}.zh",
+                    f"第 {i + 1} 项:请填写任务内容",
+                    f"action #{i + 1}: say what must be done (in Chinese)",
+                )
+            hours = action.get("deadline_hours")
+            ok = (
+                isinstance(hours, int | float)
+                and not isinstance(hours, bool)
+                and 1 <= hours <= MAX_DEADLINE_HOURS
+            )
+            if hours is not None and not ok:
+                bad(
+                    f"tasks.{i}.deadline_hours",
+                    f"第 {i + 1} 项:时限须为 1–{MAX_DEADLINE_HOURS} 小时",
+                    f"action #{i + 1}: the deadline must be 1 to {MAX_DEADLINE_HOURS} hours",
+                )
+    return out
 
 
 # --------------------------------------------------------------------------- tasks
@@ -568,7 +684,23 @@ def list_tasks(
         limit=limit,
         offset=offset,
     )
-    return [TaskOut.model_validate(t) for t in rows]
+    counts = _attachment_counts(session, [t.id for t in rows])
+    outs = [TaskOut.model_validate(t) for t in rows]
+    for out in outs:
+        out.attachment_count = counts.get(out.id, 0)
+    return outs
+
+
+def _attachment_counts(session: Session, task_ids: Sequence[int]) -> dict[int, int]:
+    """How many files each of the tasks has (one grouped query)."""
+    if not task_ids:
+        return {}
+    rows = session.execute(
+        select(Attachment.task_id, func.count())
+        .where(Attachment.task_id.in_(set(task_ids)))
+        .group_by(Attachment.task_id)
+    )
+    return {int(task_id): int(n) for task_id, n in rows}
 
 
 @router.post("/tasks", response_model=TaskOut, status_code=201, summary="Create a task")
@@ -591,15 +723,27 @@ def create_task(body: TaskIn, session: Session = DB, viewer: Viewer = EVENT_MANA
 @router.get("/tasks/{task_id}", response_model=TaskDetail)
 def get_task(task_id: int, session: Session = DB, viewer: Viewer = TASK_VIEW) -> TaskDetail:
     task = tasks.get_task(session, viewer, task_id)
+    files = [AttachmentOut.model_validate(a) for a in tasks.task_attachments(session, task.id)]
     return TaskDetail(
-        **TaskOut.model_validate(task).model_dump(),
+        **TaskOut.model_validate(task).model_dump(exclude={"attachment_count"}),
+        attachment_count=len(files),
         event=_event_brief(session, task.event_id),
         comments=[CommentOut.model_validate(c) for c in tasks.comments(session, task.id)],
-        attachments=[
-            AttachmentOut.model_validate(a) for a in tasks.task_attachments(session, task.id)
-        ],
+        attachments=files,
         history=_history(session, "task", task.id),
     )
+
+
+@router.get(
+    "/tasks/{task_id}/attachments",
+    response_model=list[AttachmentOut],
+    summary="A task's attachments, oldest first",
+)
+def list_attachments(
+    task_id: int, session: Session = DB, viewer: Viewer = TASK_VIEW
+) -> list[AttachmentOut]:
+    task = tasks.get_task(session, viewer, task_id)
+    return [AttachmentOut.model_validate(a) for a in tasks.task_attachments(session, task.id)]
 
 
 @router.post("/tasks/{task_id}/comments", response_model=CommentOut, status_code=201)
@@ -986,4 +1130,32 @@ def event_map(session: Session = DB, viewer: Viewer = EVENT_VIEW) -> list[MapEve
 def task_board(
     event_id: int | None = None, session: Session = DB, viewer: Viewer = TASK_VIEW
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    return command.task_board(session, viewer, event_id=event_id)
+    """Each card also carries its event's number (``event_number``, for callers who may not
+    list events), when it was finished (``finished_at``: completed, or cancelled) and how
+    many files it has (``attachment_count``)."""
+    board = command.task_board(session, viewer, event_id=event_id)
+    cards = [c for lanes in board.values() for items in lanes.values() for c in items]
+    ids = [c["id"] for c in cards]
+    if not ids:
+        return board
+    finished = {
+        tid: (status, done_at, updated_at)
+        for tid, status, done_at, updated_at in session.execute(
+            select(Task.id, Task.status, Task.done_at, Task.updated_at).where(Task.id.in_(ids))
+        )
+    }
+    event_ids = {c["event_id"] for c in cards if c["event_id"] is not None}
+    numbers = (
+        dict(session.execute(select(Event.id, Event.number).where(Event.id.in_(event_ids))).all())
+        if event_ids
+        else {}
+    )
+    counts = _attachment_counts(session, ids)
+    for c in cards:
+        status, done_at, updated_at = finished.get(c["id"], (None, None, None))
+        c["finished_at"] = (
+            done_at if status == tasks.DONE else updated_at if status == tasks.CANCELLED else None
+        )
+        c["event_number"] = numbers.get(c["event_id"])
+        c["attachment_count"] = counts.get(c["id"], 0)
+    return board

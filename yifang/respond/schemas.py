@@ -56,6 +56,12 @@ class VerificationOut(_Out):
     verified_by: str | None
     event_id: int | None
     version: int
+    # How the signal was raised (read from it, not stored on the verification), so that two
+    # signals of one outbreak under different rules or region levels can be told apart.
+    signal_rule: str = Field("", description="the detection rule's name, e.g. ears-c3")
+    signal_method: str = Field("", description="the method, e.g. ears_c, mpm")
+    signal_region_level: str = Field("", description="township, county or city")
+    signal_granularity: str = Field("", description="day or week")
 
 
 class OutcomeIn(Versioned):
@@ -306,10 +312,16 @@ class TemplateOut(_Out):
     tasks: list[dict[str, Any]]
     active: bool
     edited_by: str | None
+    updated_at: datetime | None = Field(
+        None, description="when last changed: send it back with an edit to refuse stale ones"
+    )
 
 
 class TemplatePatch(BaseModel):
-    """Changes to a template (only those given)."""
+    """Changes to a template (only those given). ``updated_at``, when given, must be the
+    template's current one, else the edit is refused as stale (409)."""
+
+    updated_at: datetime | None = None
 
     name_zh: str | None = None
     name_en: str | None = None
@@ -363,6 +375,7 @@ class TaskOut(_Out):
     reminded_at: datetime | None
     escalated_at: datetime | None
     version: int
+    attachment_count: int = Field(0, description="files attached to the task")
 
 
 class CommentOut(_Out):
