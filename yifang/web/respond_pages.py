@@ -1,12 +1,15 @@
 """The response pages: verification queue, events with their timeline, task board,
-consultations and contacts. Each page is a server-rendered shell; its script fetches the
-data from the response API under ``/api``, which applies the caller's jurisdiction.
+consultations, contacts and the response plan templates. Each page is a server-rendered
+shell; its script fetches the data from the response API under ``/api``, which applies the
+caller's jurisdiction.
 
 The guards here only decide whether a page is shown at all (``page_require``): the verification
 queue needs ``signal.view`` (its form ``signal.respond``), events, consultations and contacts
 ``event.view`` (their forms ``event.manage``), the task board ``task.view`` — so liaisons of
 other departments reach only the board, where the API gives them their department's tasks
-and warnings and nothing else.
+and warnings and nothing else. The plan templates (``/plans``) need ``event.manage``; only
+callers without a regional restriction (the city CDC) get its edit forms, as only they may
+``PATCH /api/plans/{code}``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from yifang.cases import codes
 from yifang.core.accounts import User, has_permission
+from yifang.core.auth import scope_for
 from yifang.core.db import get_session
 from yifang.respond import contacts, service, tasks
 from yifang.respond.config import LEVELS, grading_config, response_config
@@ -50,6 +54,8 @@ SCRIPT_MESSAGE_GROUPS = frozenset(
         "sex",
         "common",
         "signals",
+        "plans",
+        "attach",
     }
 )
 
@@ -93,6 +99,8 @@ def reference(lang: str) -> dict[str, Any]:
         "contact_statuses": _labels(contacts.CONTACT.labels, lang),
         "task_status_order": list(tasks.TASK_STATUSES),
         "conditions": list(contacts.CONDITIONS),
+        "attachment_max_bytes": cfg.attachment_max_bytes,
+        "attachment_types": sorted(cfg.attachment_types),
     }
 
 
@@ -225,3 +233,25 @@ def contact_list(
         "occupations": code_table(codes.OCCUPATIONS),
     }
     return render(request, "respond_contacts.html", context, user=user)
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plan_templates(
+    request: Request,
+    user: User = page_require("event.manage"),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Response plan templates: per event type, disease, tag and level, which departments
+    do what within how many hours; editable by the city CDC (whole-city scope)."""
+    context = {
+        **_context(request, session, user),
+        "editable": may_edit_plans(user),
+        "levels": list(LEVELS),
+    }
+    return render(request, "respond_plans.html", context, user=user)
+
+
+def may_edit_plans(user: User) -> bool:
+    """Whether ``user`` may edit plan templates: ``event.manage`` over the whole city (the
+    rule of ``PATCH /api/plans/{code}``)."""
+    return has_permission(user, "event.manage") and not scope_for(user).region_prefix

@@ -116,16 +116,42 @@
       (gradable ? "" : "<br><small class=\"muted\">" + YF.esc(YR.t("grade.when_confirmed")) + "</small>");
   }
 
+  // A task's deadline counting down, or when it was completed.
+  function taskTime(t) {
+    if (t.status === "done") return '<span data-finished>' + YF.esc(YR.t("task.finished_at", { time: YF.fmtTime(t.done_at || t.deadline) })) + "</span>";
+    if (t.status === "cancelled") return YF.esc(YF.fmtTime(t.deadline));
+    return '<span class="due" data-due="' + YF.esc(t.deadline) + '"></span>';
+  }
+
   async function tasks() {
     const body = root.querySelector("[data-tasks]");
     const r = await YF.api("GET", "/api/tasks?event_id=" + id);
-    if (!r.ok) { body.innerHTML = '<tr><td colspan="5" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
-    body.innerHTML = r.data.length ? r.data.map((t) => '<tr><td>' + YF.esc(t.title) + "</td><td>" + YF.esc(YR.owner(t.owner)) + "</td><td>" +
-      (["done", "cancelled"].includes(t.status) ? YF.esc(YF.fmtTime(t.deadline)) : '<span class="due" data-due="' + YF.esc(t.deadline) + '"></span>') +
-      "</td><td>" + YR.badge("task_statuses", t.status) + '</td><td class="opt">' + YF.esc(t.result || t.cancelled_reason || "") + "</td></tr>").join("")
-      : '<tr><td colspan="5" class="empty">' + YF.esc(YR.t("task.none")) + "</td></tr>";
+    if (!r.ok) { body.innerHTML = '<tr><td colspan="6" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
+    body.innerHTML = r.data.length ? r.data.map((t) => '<tr data-task-row="' + t.id + '"><td>' + YF.esc(t.title) + "</td><td>" + YF.esc(YR.owner(t.owner)) + "</td><td>" +
+      taskTime(t) + "</td><td>" + YR.badge("task_statuses", t.status) + '</td><td class="opt">' + YF.esc(t.result || t.cancelled_reason || "") +
+      '</td><td><button type="button" data-files="' + t.id + '">' + YF.esc(YR.t("attach.count", { n: t.attachment_count || 0 })) + "</button></td></tr>").join("")
+      : '<tr><td colspan="6" class="empty">' + YF.esc(YR.t("task.none")) + "</td></tr>";
     YF.startCountdowns(body);
   }
+
+  // The attachments of one task, opened under its row: the list and an upload form.
+  const taskBody = root.querySelector("[data-tasks]");
+  taskBody.addEventListener("click", async (ev) => {
+    const b = ev.target.closest("[data-files]");
+    if (!b) return;
+    const row = b.closest("tr");
+    const next = row.nextElementSibling;
+    if (next && next.matches("[data-files-row]")) { next.remove(); return; }
+    const r = await YF.api("GET", "/api/tasks/" + b.dataset.files + "/attachments");
+    const files = document.createElement("tr");
+    files.dataset.filesRow = b.dataset.files;
+    files.innerHTML = '<td colspan="6">' + (r.ok ? YR.attachmentsHtml(Number(b.dataset.files), r.data, false) : '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>") + "</td>";
+    row.after(files);
+  });
+  YR.bindAttachments(taskBody, (taskId, n) => {
+    const b = taskBody.querySelector('[data-files="' + taskId + '"]');
+    if (b) b.textContent = YR.t("attach.count", { n: n });
+  });
 
   async function templates() {
     const box = root.querySelector("[data-templates]");

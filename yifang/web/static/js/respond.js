@@ -85,6 +85,98 @@
     return r.data === null || r.data === "" ? {} : r.data;
   };
 
+  /** A size in bytes as KB or MB. */
+  YR.size = function (n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(n % 1048576 ? 1 : 0) + " MB";
+    return Math.max(1, Math.round(n / 1024)) + " KB";
+  };
+  /** The message of the first field at fault of an API refusal (else the whole message). */
+  YR.fieldText = function (r) {
+    const f = r && r.data && r.data.fields && r.data.fields[0];
+    if (f) return YF.lang === "en" ? f.message_en : f.message_zh;
+    return YF.errorText(r);
+  };
+
+  // ---- task attachments: list (GET /api/tasks/{id}/attachments), download
+  // (GET /api/attachments/{id}) and upload (POST /api/tasks/{id}/attachments, multipart).
+  // The size limit and the accepted types come from response.yaml through YF_REF; the
+  // server checks them again, with the file's first bytes.
+  const MAX = REF.attachment_max_bytes || 0;
+  const TYPES = REF.attachment_types || [];
+
+  function fileItem(a) {
+    return '<li data-attachment="' + a.id + '"><a href="/api/attachments/' + a.id + '" download="' + YF.esc(a.filename) + '">' + YF.esc(a.filename) + "</a> " +
+      '<small class="muted">' + YF.esc(YR.size(a.size)) + " · " + YF.esc(YR.t("attach.by", { who: a.uploaded_by, time: YF.fmtTime(a.uploaded_at) })) + "</small></li>";
+  }
+
+  /** The attachments block of a task: its files and, unless `readOnly`, an upload form. */
+  YR.attachmentsHtml = function (taskId, files, readOnly) {
+    const list = files.length ? files.map(fileItem).join("") : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+    return '<div class="attachments" data-attachments="' + taskId + '"><strong>' + YF.esc(YR.t("attach.title")) + "</strong>" +
+      '<ul class="files" data-files-list>' + list + "</ul>" + (readOnly ? "" :
+      '<form data-attach-form class="row" enctype="multipart/form-data"><input type="file" name="file" accept="' + YF.esc(TYPES.map((t) => "." + t).join(",")) + '">' +
+      '<button type="submit">' + YF.esc(YR.t("attach.upload")) + "</button></form>" +
+      '<small class="muted">' + YF.esc(YR.t("attach.limits", { limit: YR.size(MAX), types: TYPES.join(", ") })) + "</small>" +
+      '<p class="alert error hidden" data-attach-error></p>') + "</div>";
+  };
+
+  /** Why a chosen file would be refused before sending it (size, type), or "". */
+  YR.checkFile = function (file) {
+    const ext = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
+    if (TYPES.length && !TYPES.includes(ext)) return YR.t("attach.type_refused", { ext: ext, types: TYPES.join(", ") });
+    if (MAX && file.size > MAX) return YR.t("attach.too_large", { name: file.name, size: YR.size(file.size), limit: YR.size(MAX) });
+    return "";
+  };
+
+  /** Send one file to a task; resolves to {ok, status, data} like YF.api. */
+  YR.upload = async function (taskId, file) {
+    const headers = { Accept: "application/json" };
+    const csrf = document.querySelector('meta[name="csrf-token"]');
+    if (csrf && csrf.content) headers["X-CSRF-Token"] = csrf.content;
+    const body = new FormData();
+    body.append("file", file, file.name);
+    let response;
+    try {
+      response = await fetch("/api/tasks/" + taskId + "/attachments", { method: "POST", headers: headers, body: body, credentials: "same-origin" });
+    } catch (err) {
+      return { ok: false, status: 0, data: { detail: YF.t("network_error") } };
+    }
+    const type = response.headers.get("content-type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    return { ok: response.ok, status: response.status, data: data };
+  };
+
+  /** Handle the upload forms of attachment blocks inside `container`; `changed(taskId, n)`
+      is told the task's new number of files. */
+  YR.bindAttachments = function (container, changed) {
+    container.addEventListener("submit", async (ev) => {
+      const form = ev.target.closest("[data-attach-form]");
+      if (!form) return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      const block = form.closest("[data-attachments]");
+      const slot = block.querySelector("[data-attach-error]");
+      const show = (text) => { slot.textContent = text; slot.classList.toggle("hidden", !text); };
+      const file = form.file.files[0];
+      if (!file) { show(YR.t("attach.pick")); return; }
+      const refused = YR.checkFile(file);
+      if (refused) { show(refused); return; }
+      const button = form.querySelector("button");
+      button.disabled = true;
+      const r = await YR.upload(block.dataset.attachments, file);
+      button.disabled = false;
+      if (!r.ok) { show(YR.fieldText(r)); return; }
+      show("");
+      form.reset();
+      YF.toast(YR.t("attach.uploaded", { name: r.data.filename }), "ok");
+      const list = await YF.api("GET", "/api/tasks/" + block.dataset.attachments + "/attachments");
+      if (list.ok) {
+        block.querySelector("[data-files-list]").innerHTML = list.data.map(fileItem).join("");
+        if (changed) changed(Number(block.dataset.attachments), list.data.length);
+      }
+    });
+  };
+
   /** Draw a daily epidemic curve (cases by onset date) into `el` with ECharts. */
   YR.curve = function (el, onsets) {
     if (!window.echarts || !el) return null;

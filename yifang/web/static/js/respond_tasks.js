@@ -1,5 +1,7 @@
 /* Task board by department (command view): GET /api/command/board gives the tasks the
-   caller may see by owner and status; owners accept, start and complete them, event
+   caller may see by owner and status (with their event's number, when finished and how many
+   files they have); each card's details list its comments and attachments, and take new
+   ones; owners accept, start and complete them, event
    managers also cancel; comments per task. Warnings addressed to the caller's department
    are acknowledged here (POST /api/warnings/{id}/acknowledge). Other departments see only
    their own tasks and warnings, de-identified, as the API gives them. */
@@ -20,10 +22,16 @@
   function card(task, status) {
     const steps = (mine.has(task.id) || manage ? STEPS[status] : []).slice();
     if (manage && !["done", "cancelled"].includes(status)) steps.push("cancel");
-    const due = ["done", "cancelled"].includes(status) ? YF.esc(YF.fmtTime(task.deadline)) : '<span class="due" data-due="' + YF.esc(task.deadline) + '"></span>';
-    const ev = task.event_id ? (events[task.event_id] ? '<a href="/events/' + task.event_id + '">' + YF.esc(events[task.event_id].number) + "</a>" : YF.esc(YR.t("task.event_n", { id: task.event_id }))) : "";
+    // finished cards show when they were finished; open ones count down to the deadline
+    const due = status === "done" || status === "cancelled"
+      ? '<span data-finished>' + YF.esc(YR.t(status === "done" ? "task.finished_at" : "task.cancelled_at", { time: YF.fmtTime(task.finished_at || task.deadline) })) + "</span>"
+      : '<span class="due" data-due="' + YF.esc(task.deadline) + '"></span>';
+    const number = task.event_number || (events[task.event_id] || {}).number;
+    const label = number ? YF.esc(number) : YF.esc(YR.t("task.event_n", { id: task.event_id }));
+    const ev = task.event_id ? (YR.can("event.view") ? '<a href="/events/' + task.event_id + '">' + label + "</a>" : label) : "";
+    const files = task.attachment_count ? '<span data-file-count title="' + YF.esc(YR.t("attach.title")) + '">' + YF.esc(YR.t("attach.count", { n: task.attachment_count })) + "</span>" : "";
     return '<div class="task-card ' + status + '" data-task="' + task.id + '" data-version="' + task.version + '"><div class="title">' + YF.esc(task.title) + "</div>" +
-      '<div class="meta">' + due + (ev ? "<span>" + ev + "</span>" : "") + (task.organisation_code ? "<span>" + YF.esc(YR.org(task.organisation_code)) + "</span>" : "") + "</div>" +
+      '<div class="meta">' + due + (ev ? "<span data-event-number>" + ev + "</span>" : "") + (task.organisation_code ? "<span>" + YF.esc(YR.org(task.organisation_code)) + "</span>" : "") + files + "</div>" +
       '<div class="buttons">' + steps.map((s) => '<button type="button" data-step="' + s + '"' + (s === "cancel" ? ' class="danger"' : s === "complete" ? ' class="primary"' : "") + ">" + YF.esc(YR.t("task.do_" + s)) + "</button>").join("") +
       '<button type="button" data-more>' + YF.esc(YR.t("task.details")) + '</button></div><div class="more hidden" data-more-box></div></div>';
   }
@@ -106,6 +114,7 @@
       (t.result ? "<p><strong>" + YF.esc(YR.t("task.result")) + ":</strong> " + YF.esc(t.result) + "</p>" : "") +
       '<ul class="comments">' + t.comments.map((c) => "<li><strong>" + YF.esc(c.author) + "</strong> <small class=\"muted\">" + YF.esc(YF.fmtTime(c.at)) + "</small> " + YF.esc(c.text) + "</li>").join("") +
       "</ul>" + '<form data-comment class="row"><input name="text" maxlength="4000" placeholder="' + YF.esc(YR.t("task.comment_hint")) + '" style="flex:1"><button type="submit">' + YF.esc(YR.t("task.comment")) + "</button></form>" +
+      YR.attachmentsHtml(t.id, t.attachments || [], false) +
       '<small class="muted">' + t.history.map((h) => YF.esc(YF.fmtTime(h.at) + " " + h.actor + " " + ((YR.ref.task_statuses || {})[h.to_status] || h.to_status || ""))).join("<br>") + "</small>";
   }
 
@@ -156,6 +165,13 @@
         details(cardEl);
       }
     }
+  });
+  YR.bindAttachments(board, (taskId, n) => {
+    const meta = board.querySelector('[data-task="' + taskId + '"] .meta');
+    if (!meta) return;
+    let count = meta.querySelector("[data-file-count]");
+    if (!count) { count = document.createElement("span"); count.dataset.fileCount = ""; meta.appendChild(count); }
+    count.textContent = YR.t("attach.count", { n: n });
   });
   document.querySelector("[data-warnings]").addEventListener("click", async (ev) => {
     const b = ev.target.closest("[data-ack]");

@@ -17,6 +17,17 @@
     return html;
   }
 
+  // How the signal was raised: its rule (method), region level and period, so that two
+  // signals of one outbreak (say a township's EARS C3 and a county's moving percentile)
+  // can be told apart in the queue.
+  function raised(v) {
+    if (!v.signal_rule && !v.signal_method) return "";
+    const rule = v.signal_rule && v.signal_method && v.signal_rule !== v.signal_method ? v.signal_rule + " (" + v.signal_method + ")" : v.signal_rule || v.signal_method;
+    const where = [v.signal_region_level ? YR.t("verify.level_" + v.signal_region_level) : "", v.signal_granularity ? YR.t("verify.gran_" + v.signal_granularity) : ""]
+      .filter((x) => x && !x.startsWith("verify.")).join(" · ");
+    return rule + (where ? " · " + where : "");
+  }
+
   function row(v) {
     const due = v.status === "pending" || v.status === "watching"
       ? '<span class="due" data-due="' + YF.esc(v.due_at) + '"></span><br><small class="muted">' + YF.esc(YF.fmtTime(v.due_at)) + "</small>"
@@ -26,8 +37,9 @@
       : v.event_id ? '<a class="button" href="/events/' + v.event_id + '">' + YF.esc(YR.t("verify.to_event")) + "</a>"
       : '<button type="button" data-verify="' + v.id + '">' + YF.esc(YR.t("verify.view")) + "</button>";
     const cls = [v.overdue ? "overdue" : "", v.escalated_at ? "escalated" : "", selected && selected.id === v.id ? "selected" : ""].join(" ");
+    const how = raised(v);
     return '<tr class="' + cls + '" data-id="' + v.id + '"><td>' + due + "</td><td>" + YF.esc(YR.watched(v)) +
-      "</td><td>" + YF.esc(YR.region(v.region_code)) + "</td><td>" + statusCell(v) + "</td><td>" + act + "</td></tr>";
+      (how ? '<br><small class="muted" data-raised>' + YF.esc(how) + "</small>" : "") + "</td><td>" + YF.esc(YR.region(v.region_code)) + "</td><td>" + statusCell(v) + "</td><td>" + act + "</td></tr>";
   }
 
   async function fetchRows(query) {
@@ -78,6 +90,7 @@
     form.reset();
     showOutcomeFields();
     const fields = [
+      [YR.t("verify.raised_by"), raised(v) || "—"],
       [YR.t("verify.assigned"), YR.org(v.organisation_code)],
       [YR.t("verify.assigned_at"), YF.fmtTime(v.assigned_at)],
       [YR.t("verify.due"), YF.fmtTime(v.due_at)],
