@@ -4,6 +4,7 @@ with the CSRF token; other departments see only their own, de-identified work.""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from yifang.respond import service
 from yifang.web.i18n import messages
 from yifang.web.respond_pages import script_messages
 
-PAGES = ("/verify", "/events", "/events/1", "/tasks", "/consultations", "/contacts")
+PAGES = ("/verify", "/events", "/events/1", "/tasks", "/consultations", "/contacts", "/plans")
 
 #: Which response pages each demo role may open.
 ALLOWED = {
-    "zn_cdc_epi": set(PAGES),
+    "zn_cdc_epi": set(PAGES),  # plans to read only: it has event.manage for its county
     "city_cdc": set(PAGES),
     "commission": {"/verify", "/events", "/events/1", "/tasks", "/consultations", "/contacts"},
     "zn_cdc_review": {"/verify"},
@@ -70,6 +71,9 @@ def test_navigation_shows_the_response_pages_a_role_may_use(login):
     assert not {"/verify", "/events", "/tasks"} & links("zn_hospital")
     reviewer = links("zn_cdc_review")
     assert "/verify" not in reviewer and "/events" not in reviewer  # reads signals only
+    # plan templates: only those who may edit them (event.manage over the whole city)
+    assert "/plans" in links("city_cdc")
+    assert "/plans" not in epi and "/plans" not in links("commission")
 
 
 def test_event_page_has_both_report_downloads_and_the_thresholds(login):
@@ -173,3 +177,191 @@ def test_every_script_message_exists_in_both_languages():
     for prefix, names in dynamic.items():
         for name in names:
             assert prefix + name in catalog, prefix + name
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture()
+def files_dir(tmp_path, monkeypatch):
+    """Attachments go to a temporary data directory."""
+    from yifang.core.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "data_dir", tmp_path)
+    return tmp_path
+
+
+def _school_event(session, epi):
+    """A suspected school cluster of 中宁县 with the plan's tasks; returns (event id, tasks)."""
+    make_signal(session, "VARICELLA", "640521100")
+    (v,) = service.open_verifications(session)
+    session.commit()
+    r = epi.post(
+        f"/api/verifications/{v.id}/outcome",
+        json={"version": 1, "outcome": "suspected", "event_type": "school_cluster"},
+    )
+    event_id = r.json()["event_id"]
+    made = epi.post(f"/api/events/{event_id}/plan", json={}).json()
+    return event_id, made
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+def test_liaison_attaches_a_file_to_its_task_and_lists_it(login, session, files_dir):
+    epi = login("zn_cdc_epi")
+    event_id, made = _school_event(session, epi)
+    edu = login("edu_liaison")
+    task = next(t for t in made if t["owner"] == "education")
+    up = edu.post(
+        f"/api/tasks/{task['id']}/attachments",
+        files={"file": ("停课通知.txt", io.BytesIO("三年级停课一周".encode()), "text/plain")},
+    )
+    assert up.status_code == 201, up.text
+    listed = edu.get(f"/api/tasks/{task['id']}/attachments").json()
+    assert [a["filename"] for a in listed] == ["停课通知.txt"]
+    got = epi.get(f"/api/attachments/{listed[0]['id']}")
+    assert got.status_code == 200 and got.content.decode() == "三年级停课一周"
+    # the board and the event's task list count the files
+    board = edu.get("/api/command/board").json()
+    card = next(c for c in board["education"]["open"] if c["id"] == task["id"])
+    assert card["attachment_count"] == 1
+    rows = epi.get(f"/api/tasks?event_id={event_id}").json()
+    assert {t["id"]: t["attachment_count"] for t in rows}[task["id"]] == 1
+    assert edu.get(f"/api/tasks/{task['id']}").json()["attachment_count"] == 1
+    # another department's task is neither listed nor open to uploads
+    cdc_task = next(t for t in made if t["owner"] == "cdc")
+    assert edu.get(f"/api/tasks/{cdc_task['id']}/attachments").status_code == 404
+    refused = edu.post(
+        f"/api/tasks/{cdc_task['id']}/attachments",
+        files={"file": ("a.txt", io.BytesIO(b"x"), "text/plain")},
+    )
+    assert refused.status_code == 404
+    # the pages carry the limit and the accepted types for the check before sending
+    html = edu.get("/tasks").text
+    assert '"attachment_max_bytes": 10485760' in html and '"pdf"' in html
+
+
+def test_too_large_or_refused_files_are_named_by_field(login, session, files_dir):
+    from yifang.respond.config import response_config
+
+    epi = login("zn_cdc_epi")
+    _event_id, made = _school_event(session, epi)
+    task_id = made[0]["id"]
+    limit = response_config().attachment_max_bytes
+    big = b"%PDF-" + b"0" * limit
+    r = epi.post(
+        f"/api/tasks/{task_id}/attachments",
+        files={"file": ("report.pdf", io.BytesIO(big), "application/pdf")},
+    )
+    assert r.status_code == 422
+    (field,) = r.json()["fields"]
+    assert field["field"] == "file" and "MB" in field["message_zh"]
+    for name, data, kind in (
+        ("tool.exe", b"MZ", "application/octet-stream"),
+        ("fake.pdf", b"not a pdf", "application/pdf"),
+        ("empty.txt", b"", "text/plain"),
+    ):
+        r = epi.post(
+            f"/api/tasks/{task_id}/attachments", files={"file": (name, io.BytesIO(data), kind)}
+        )
+        assert r.status_code == 422 and r.json()["fields"][0]["field"] == "file", name
+    assert epi.get(f"/api/tasks/{task_id}/attachments").json() == []
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def test_plans_page_edits_for_the_city_and_reads_for_a_county(login):
+    city = login("city_cdc").get("/plans").text
+    assert 'data-editable="true"' in city and "js/respond_plans.js" in city
+    assert "data-readonly" not in city
+    county = login("zn_cdc_epi").get("/plans?lang=en").text
+    assert 'data-editable="false"' in county and "Only the city CDC may edit" in county
+
+
+def test_city_cdc_edits_a_template_with_errors_by_field(login):
+    city = login("city_cdc")
+    plans = {p["code"]: p for p in city.get("/api/plans").json()}
+    school = plans["school_cluster"]
+    assert school["updated_at"] and school["tasks"][0]["owner"] == "education"
+    bad = [
+        {"owner": "nobody", "zh": "x", "deadline_hours": 24},
+        {"owner": "cdc", "zh": " ", "deadline_hours": 0},
+        {"owner": "cdc", "zh": "消毒", "deadline_hours": "soon"},
+    ]
+    r = city.patch(
+        "/api/plans/school_cluster",
+        json={"tasks": bad, "levels": ["V"], "event_types": ["parade"], "name_zh": ""},
+    )
+    assert r.status_code == 422, r.text
+    fields = {f["field"] for f in r.json()["fields"]}
+    assert fields == {
+        "tasks.0.owner",
+        "tasks.1.zh",
+        "tasks.1.deadline_hours",
+        "tasks.2.deadline_hours",
+        "levels",
+        "event_types",
+        "name_zh",
+    }
+    assert (
+        city.patch("/api/plans/school_cluster", json={"tasks": []}).json()["fields"][0]["field"]
+        == "tasks"
+    )
+    # nothing was stored; a good edit (one removed, one changed, one added) is
+    actions = school["tasks"][1:]
+    actions[0] = {**actions[0], "deadline_hours": 6}
+    actions.append({"owner": "market_regulation", "zh": "检查学校食堂", "deadline_hours": 48})
+    r = city.patch(
+        "/api/plans/school_cluster",
+        json={"updated_at": school["updated_at"], "tasks": actions, "levels": ["III", "IV"]},
+    )
+    assert r.status_code == 200, r.text
+    saved = r.json()
+    assert [a["owner"] for a in saved["tasks"]] == [
+        *(a["owner"] for a in school["tasks"][1:]),
+        "market_regulation",
+    ]
+    assert saved["tasks"][0]["deadline_hours"] == 6 and saved["edited_by"] == "city_cdc"
+    # an edit made on what was read before is refused, not lost
+    stale = city.patch(
+        "/api/plans/school_cluster", json={"updated_at": school["updated_at"], "tags": []}
+    )
+    assert stale.status_code == 409 and stale.json()["fields"][0]["field"] == "updated_at"
+    # the county CDC and the commission may not edit
+    assert login("zn_cdc_epi").patch("/api/plans/school_cluster", json={}).status_code == 403
+    assert login("commission").patch("/api/plans/school_cluster", json={}).status_code == 403
+
+
+# --------------------------------------------------------------------------- small fixes
+
+
+def test_verification_rows_say_how_their_signal_was_raised(login, session):
+    make_signal(session, "VARICELLA", "640521100")
+    service.open_verifications(session)
+    session.commit()
+    epi = login("zn_cdc_epi")
+    (v,) = epi.get("/api/verifications").json()
+    assert (v["signal_rule"], v["signal_method"]) == ("test_rule", "fixed")
+    assert (v["signal_region_level"], v["signal_granularity"]) == ("township", "day")
+    assert epi.get(f"/api/verifications/{v['id']}").json()["signal_rule"] == "test_rule"
+    assert "预警规则" in script_messages("zh").get("verify.raised_by", "")
+
+
+def test_board_cards_carry_event_number_and_completion_time(login, session):
+    epi = login("zn_cdc_epi")
+    event_id, made = _school_event(session, epi)
+    number = epi.get(f"/api/events/{event_id}").json()["number"]
+    edu = login("edu_liaison")
+    task = next(t for t in made if t["owner"] == "education")
+    assert edu.post(f"/api/tasks/{task['id']}/accept", json={"version": 1}).status_code == 200
+    done = edu.post(f"/api/tasks/{task['id']}/complete", json={"version": 2, "result": "停课"})
+    assert done.status_code == 200
+    board = edu.get("/api/command/board").json()
+    (card,) = board["education"]["done"]
+    assert card["event_number"] == number and number.startswith("E")
+    assert card["finished_at"] == done.json()["done_at"]
+    assert edu.get("/api/events").status_code == 403  # the number comes with the board
+    open_card = epi.get("/api/command/board").json()["cdc"]["open"][0]
+    assert open_card["finished_at"] is None and open_card["event_number"] == number
