@@ -5,10 +5,10 @@ point-source model over a quiet year of sporadic cases; detection raises a signa
 response job assigns its verification to the county CDC. Then, in the browser: the county
 epidemiologist verifies the signal as a suspected event, investigates, links the cards,
 records a sample, confirms, grades, starts the response, creates the plan's tasks and warns
-the education bureau; the education liaison acknowledges the warning and completes the
-school's task; the city CDC completes the remaining tasks, closes the event and downloads
-the final report as PDF. Each step's time is printed (``-s``) and written beside the
-screenshots in artifacts/screenshots/.
+the education bureau; the education liaison acknowledges the warning, completes the
+school's task and attaches the notice of closure; the city CDC completes the remaining
+tasks, closes the event and downloads the final report as PDF. Each step's time is printed
+(``-s``) and written beside the screenshots in artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -111,8 +111,18 @@ def simulate_outbreak(session, today: date) -> int:
     return size
 
 
-def test_simulated_outbreak_from_signal_to_closed_event(server, browser, demo, session):  # noqa: F811
+def test_simulated_outbreak_from_signal_to_closed_event(
+    server,  # noqa: F811
+    browser,  # noqa: F811
+    demo,
+    session,
+    tmp_path,
+    monkeypatch,
+):
+    from yifang.core.settings import get_settings
     from yifang.detect.engine import run_detection
+
+    monkeypatch.setattr(get_settings(), "data_dir", tmp_path)  # where attachments go
     from yifang.respond import service
     from yifang.web.dashboard_api import local_today
 
@@ -226,6 +236,17 @@ def test_simulated_outbreak_from_signal_to_closed_event(server, browser, demo, s
     assert edu.locator("[data-lane]").count() == 1  # only its own department's lane
     shot(edu, "36-liaison-task-done")
     clock.lap("education liaison: warning acknowledged, task completed")
+    done = ".cell[data-owner=education][data-status=done] .task-card"
+    edu.click(f"{done} [data-more]")
+    edu.set_input_files(
+        f"{done} [data-attach-form] input[type=file]",
+        {"name": "停课通知.txt", "mimeType": "text/plain", "buffer": "三年级停课一周".encode()},
+    )
+    edu.click(f"{done} [data-attach-form] button[type=submit]")
+    edu.wait_for_selector(f"{done} [data-files-list] a:has-text('停课通知.txt')")
+    assert "附件 1" in edu.inner_text(f"{done} .meta")
+    shot(edu, "36b-liaison-attachment")
+    clock.lap("education liaison: a file attached to the task and listed")
     edu.context.close()
 
     # --- the city CDC completes the remaining tasks, closes the event, downloads the PDF

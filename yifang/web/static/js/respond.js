@@ -88,7 +88,7 @@
   /** A size in bytes as KB or MB. */
   YR.size = function (n) {
     if (n >= 1048576) return (n / 1048576).toFixed(n % 1048576 ? 1 : 0) + " MB";
-    return Math.max(1, Math.round(n / 1024)) + " KB";
+    return n < 1024 ? n + " B" : Math.round(n / 1024) + " KB";
   };
   /** The message of the first field at fault of an API refusal (else the whole message). */
   YR.fieldText = function (r) {

@@ -42,7 +42,7 @@
     return '<tr data-action-row><td>' + '<select name="owner">' + YR.options(YR.ref.owners, a.owner, YR.t("common.choose")) + "</select>" + err("tasks." + i + ".owner") +
       '</td><td><input name="zh" maxlength="200" value="' + YF.esc(a.zh || "") + '" placeholder="' + YF.esc(YR.t("plans.action_zh")) + '">' + err("tasks." + i + ".zh") +
       '<input name="en" maxlength="200" value="' + YF.esc(a.en || "") + '" placeholder="' + YF.esc(YR.t("plans.action_en")) + '">' +
-      '</td><td class="hours"><input name="deadline_hours" type="number" min="1" max="8760" step="1" value="' + YF.esc(a.deadline_hours == null ? "" : a.deadline_hours) + '">' +
+      '</td><td class="plan-hours"><input name="deadline_hours" type="number" min="1" max="8760" step="1" value="' + YF.esc(a.deadline_hours == null ? "" : a.deadline_hours) + '">' +
       err("tasks." + i + ".deadline_hours") + '</td><td><button type="button" class="danger" data-remove>' + YF.esc(YR.t("plans.remove_action")) + "</button></td></tr>";
   }
 
@@ -56,7 +56,7 @@
     const types = Object.entries(YR.ref.event_types || {}).map(([k, v]) =>
       '<label><input type="checkbox" name="event_types" value="' + YF.esc(k) + '"' + (p.event_types.includes(k) ? " checked" : "") + "> " + YF.esc(v) + "</label>").join("");
     const levels = LEVELS.map((l) => '<label><input type="checkbox" name="levels" value="' + l + '"' + (p.levels.includes(l) ? " checked" : "") + "> " + YF.esc(YR.level(l)) + "</label>").join("");
-    return '<form class="stack" data-plan-form><div class="panel-head"><h2>' + YF.esc(name(p)) + ' <small class="muted">' + YF.esc(p.code) + "</small></h2></div>" +
+    return '<form class="stack" data-plan-form novalidate><div class="panel-head"><h2>' + YF.esc(name(p)) + ' <small class="muted">' + YF.esc(p.code) + "</small></h2></div>" +
       '<div class="form-grid"><label class="req">' + YF.esc(YR.t("plans.name_zh")) + '<input name="name_zh" maxlength="100" value="' + YF.esc(p.name_zh) + '">' + err("name_zh") + "</label>" +
       '<label>' + YF.esc(YR.t("plans.name_en")) + '<input name="name_en" maxlength="200" value="' + YF.esc(p.name_en) + '">' + err("name_en") + "</label>" +
       '<label>' + YF.esc(YR.t("plans.diseases")) + '<input name="diseases" value="' + YF.esc(p.diseases.join(", ")) + '" placeholder="' + YF.esc(YR.t("plans.list_hint")) + '">' + err("diseases") + "</label>" +
