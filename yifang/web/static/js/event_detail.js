@@ -224,8 +224,13 @@
     if (["confirmed", "responding"].includes(e.status)) templates();
   }
 
+  // Loads can overlap (an action's reload while an earlier one is still running); only the
+  // latest started may set the event, or an older answer would bring back a stale version.
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     const r = await YF.api("GET", base);
+    if (mine !== loads) return;
     if (!r.ok) { root.innerHTML = '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>"; return; }
     event = r.data;
     root.querySelector("[data-title]").textContent = event.title;
