@@ -90,6 +90,19 @@
   };
 
   /** A stored value as text for the history. */
+  // Send a dialog: an edit as only its changed fields (with the reason given), or a new
+  // record with its code. Null when an edit changed nothing, else the API's answer.
+  YC.submit = async function (form, collection, editing, before, values) {
+    if (editing) {
+      const changes = YC.changes(before, values);
+      if (!Object.keys(changes).length) { YF.toast(YF.t("catalog.nothing_changed"), "info"); return null; }
+      const reason = YC.read(form, "reason");
+      if (reason) changes.reason = reason;
+      return YF.api("PATCH", collection + "/" + encodeURIComponent(editing.code), changes);
+    }
+    return YF.api("POST", collection, Object.assign({ code: YC.read(form, "code") }, values));
+  };
+
   YC.fmt = function (value) {
     if (value === null || value === undefined || value === "") return "—";
     if (value === true) return YF.t("catalog.yes");

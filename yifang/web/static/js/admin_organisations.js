@@ -136,16 +136,8 @@
 
   async function save() {
     const v = values();
-    let r;
-    if (editing) {
-      const changes = YC.changes(stored(editing), v);
-      if (!Object.keys(changes).length) { YF.toast(YF.t("catalog.nothing_changed"), "info"); return; }
-      const reason = YC.read(form, "reason");
-      if (reason) changes.reason = reason;
-      r = await YF.api("PATCH", "/api/organisations/" + encodeURIComponent(editing.code), changes);
-    } else {
-      r = await YF.api("POST", "/api/organisations", Object.assign({ code: YC.read(form, "code") }, v));
-    }
+    const r = await YC.submit(form, "/api/organisations", editing, editing && stored(editing), v);
+    if (!r) return;
     if (!r.ok) { YC.showErrors(form, r); return; }
     dialog.close();
     YF.toast(YF.t("catalog.saved", { name: r.data.name }), "ok");
