@@ -70,3 +70,29 @@ def login(engine, demo):
     yield make
     for c in clients:
         c.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failed browser test, add what the browser saw go wrong (console errors, API
+    refusals) and where each open page stood, with a screenshot, to the report."""
+    report = yield
+    if item.get_closest_marker("browser") is None or report.when == "setup":
+        return report
+    from tests.web import test_browser
+
+    if report.when == "call" and report.failed:
+        lines = list(test_browser.BROWSER_LOG) or ["(nothing)"]
+        for n, page in enumerate(test_browser.OPEN_PAGES):
+            try:
+                shot = test_browser.SHOTS / f"failed-{item.name}-{n}.png"
+                test_browser.SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shot), full_page=True)
+                lines.append(f"page {n} at {page.url}; screenshot {shot}")
+            except Exception as err:  # the page may already be closed
+                lines.append(f"page {n}: {err}")
+        report.sections.append(("browser log", "\n".join(lines)))
+    if report.when == "teardown" or (report.when == "call" and report.failed):
+        test_browser.BROWSER_LOG.clear()
+        test_browser.OPEN_PAGES.clear()
+    return report

@@ -78,9 +78,34 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# What the browser saw go wrong during the current test: console errors, uncaught
+# exceptions and API answers of 400 or more. Printed by ``pytest_runtest_makereport`` in
+# tests/web/conftest.py when a browser test fails, with a screenshot of each open page.
+BROWSER_LOG: list[str] = []
+OPEN_PAGES: list = []
+
+
+def _watch(page, username: str) -> None:
+    """Record ``page``'s errors in BROWSER_LOG, tagged with who is logged in."""
+    OPEN_PAGES.append(page)
+
+    def console(msg) -> None:
+        if msg.type in ("error", "warning"):
+            BROWSER_LOG.append(f"{username} console {msg.type}: {msg.text}")
+
+    def response(r) -> None:
+        if r.status >= 400:
+            BROWSER_LOG.append(f"{username} {r.request.method} {r.url} -> {r.status}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda err: BROWSER_LOG.append(f"{username} page error: {err}"))
+    page.on("response", response)
+
+
 def log_in(browser, base: str, username: str, password: str, lang: str = "zh"):
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()
+    _watch(page, username)
     page.goto(f"{base}/login?lang={lang}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)

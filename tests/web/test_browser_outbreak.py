@@ -171,6 +171,7 @@ def test_simulated_outbreak_from_signal_to_closed_event(
     page.fill("form[data-action=investigate] input[name=team]", "赵流调, 钱检验, 孙消杀")
     page.click("form[data-action=investigate] button[type=submit]")
     page.wait_for_selector("form[data-action=confirm]:not(.hidden)")
+    page.wait_for_selector("#event[data-loaded^='investigating:']")  # the reload is over
     page.click("[data-link-wrap] summary")
     page.wait_for_selector("[data-candidates] input[name=card]")
     for row in page.query_selector_all(f"[data-candidates] tr:has-text('{SCHOOL}')"):
@@ -194,6 +195,7 @@ def test_simulated_outbreak_from_signal_to_closed_event(
     page.fill("form[data-action=confirm] textarea[name=findings]", "水痘聚集性疫情，实验室确认")
     page.click("form[data-action=confirm] button[type=submit]")
     page.wait_for_selector("#grade-form:not(.hidden)")
+    page.wait_for_selector("#event[data-loaded^='confirmed:']")  # the suggestion is current
     clock.lap("county CDC: event confirmed")
 
     # --- grading (suggestion accepted), response, the plan's tasks, a warning

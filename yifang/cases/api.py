@@ -34,7 +34,7 @@ from yifang.cases.validation import Reference, validate_card
 from yifang.core.accounts import User
 from yifang.core.audit import AuditEntry, record
 from yifang.core.auth import current_scope, require
-from yifang.core.db import get_engine, get_session, session_factory, utcnow
+from yifang.core.db import SESSION, get_engine, session_factory, utcnow
 from yifang.core.errors import ERROR_RESPONSES, ErrorRoute, FieldError
 from yifang.core.jurisdiction import Scope
 
@@ -63,7 +63,7 @@ PERMISSIONS: dict[str, Callable[..., User]] = {
 }
 
 ScopeDep = Annotated[Scope, Depends(current_scope)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, SESSION]
 
 
 def _needs(name: str) -> Any:

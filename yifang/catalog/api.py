@@ -37,7 +37,7 @@ from yifang.catalog.schemas import (
 )
 from yifang.core.accounts import User
 from yifang.core.auth import require
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.core.errors import ERROR_RESPONSES, AppError
 
 
@@ -75,7 +75,7 @@ class CatalogRoute(APIRoute):
 
 router = APIRouter(tags=["catalog"], route_class=CatalogRoute, responses=ERROR_RESPONSES)
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, SESSION]
 
 
 def catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:

@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
 from yifang.core.accounts import User, has_permission, site_secret, user_for_token
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.core.jurisdiction import Scope
 
 SESSION_COOKIE = "yifang_session"
@@ -149,7 +149,7 @@ def _bearer_token(request: Request) -> str | None:
 # Dependencies
 
 
-def optional_user(request: Request, session: Session = Depends(get_session)) -> User | None:
+def optional_user(request: Request, session: Session = SESSION) -> User | None:
     """The caller's account, or None when not logged in (bearer token first, then cookie)."""
     if hasattr(request.state, "user"):
         cached: User | None = request.state.user

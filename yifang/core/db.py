@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Depends
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -103,6 +104,17 @@ def session_scope() -> Iterator[Session]:
 
 
 def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request, committed when the handler returns."""
+    """FastAPI dependency: one session per request, committed when the handler returns.
+
+    Routes take it through :data:`SESSION`, never ``Depends(get_session)`` directly.
+    """
     with session_scope() as session:
         yield session
+
+
+#: The request's session, as a route parameter's default (``session: Session = SESSION``).
+#: Its scope is "function": the commit runs when the handler returns and *before* the
+#: answer is sent. FastAPI's default ("request") would send the answer first, so a client
+#: could read again before the change is visible, or be told of a success whose commit
+#: then failed.
+SESSION: Any = Depends(get_session, scope="function")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from yifang.core.accounts import User
 from yifang.core.auth import current_scope, require
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.core.jurisdiction import Scope
 from yifang.detect import service
 from yifang.detect.schemas import SignalDetail, SignalOut, SignalPage
@@ -45,7 +45,7 @@ def list_signals(
     ),
     cursor: str | None = Query(None, max_length=80, description="next_cursor of the last page"),
     limit: int = Query(50, ge=1, le=500),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     scope: Scope = Depends(signal_scope),
 ) -> SignalPage:
     try:
@@ -73,7 +73,7 @@ def list_signals(
 @router.get("/signals/{signal_id}", response_model=SignalDetail, summary="One signal with chart")
 def get_signal(
     signal_id: int,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     scope: Scope = Depends(signal_scope),
 ) -> SignalDetail:
     sig = service.get_signal(session, scope, signal_id)

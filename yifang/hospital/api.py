@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from yifang.cases.service import CardError, CardNotFoundError
 from yifang.core.accounts import User, has_permission
 from yifang.core.auth import current_scope, current_user, optional_user, scope_for
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.core.jurisdiction import Scope
 from yifang.hospital import drafts, intake_csv, intake_fhir, intake_hl7, rules, service
 from yifang.hospital.models import IntakeMessage, MissedReport, StreamObservation, SyndromeCount
@@ -85,7 +85,7 @@ class HospitalRoute(APIRoute):
 
 
 router = APIRouter(tags=["hospital"], route_class=HospitalRoute)
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, SESSION]
 
 
 def require_any(*permissions: str) -> Callable[..., User]:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from yifang.cases.queries import mask_name
 from yifang.core.accounts import User
 from yifang.core.auth import current_user, scope_for
-from yifang.core.db import get_session, utcnow
+from yifang.core.db import SESSION, utcnow
 from yifang.core.errors import ERROR_RESPONSES, ErrorRoute, FieldError
 from yifang.detect.models import Signal
 from yifang.respond import (
@@ -133,7 +133,7 @@ EVENT_VIEW = Depends(needs("event.view"))
 EVENT_MANAGE = Depends(needs("event.manage"))
 TASK_VIEW = Depends(needs("task.view", "event.view"))
 ANYONE = Depends(current_viewer)
-DB = Depends(get_session)
+DB = SESSION
 
 
 def _history(session: Session, entity: str, ident: int) -> list[HistoryOut]:

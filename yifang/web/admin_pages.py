@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from yifang.catalog.codes import code_list
 from yifang.catalog.models import Region
 from yifang.core.accounts import User, has_permission
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.core.settings import get_settings
 from yifang.web.pages import common
 from yifang.web.render import page_require, render
@@ -70,7 +70,7 @@ def admin_tabs(user: User) -> list[dict[str, str]]:
 def admin_diseases(
     request: Request,
     user: User = page_require("admin.catalog"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Disease settings: every disease of the catalog with its reporting rules, filtered by
     class or text; edit one, add one, see its edit history, give it back to the data file."""
@@ -86,7 +86,7 @@ def admin_diseases(
 def admin_organisations(
     request: Request,
     user: User = page_require("admin.catalog"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Organisations: the registry of reporting and receiving organisations, filtered by
     kind, county, state or text; create one, edit one, see its edit history."""

@@ -22,7 +22,7 @@ from yifang.core.auth import (
     require,
     scope_for,
 )
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 
 router = APIRouter(tags=["accounts"])
 
@@ -137,7 +137,7 @@ def get_csrf(request: Request) -> dict[str, str]:
 
 @router.post("/auth/login")
 def login(
-    body: LoginIn, request: Request, response: Response, session: Session = Depends(get_session)
+    body: LoginIn, request: Request, response: Response, session: Session = SESSION
 ) -> dict[str, Any]:
     """Log in with user name and password; sets the session cookie and a new CSRF token."""
     ip, agent = _client(request)
@@ -160,7 +160,7 @@ def login(
 def logout(
     response: Response,
     user: User | None = Depends(optional_user),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, bool]:
     """End the caller's sessions (every device) and clear the cookie."""
     if user is not None:
@@ -181,7 +181,7 @@ def change_password(
     request: Request,
     response: Response,
     user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Change one's own password (the old one is required); other sessions end."""
     if not accounts.verify_password(user.password_hash, body.old_password):
@@ -209,7 +209,7 @@ def token_out(token: ApiToken) -> dict[str, Any]:
 
 @router.get("/tokens")
 def list_tokens(
-    user: User = Depends(require("token.manage")), session: Session = Depends(get_session)
+    user: User = Depends(require("token.manage")), session: Session = SESSION
 ) -> list[dict[str, Any]]:
     """The caller's API tokens, newest first."""
     rows = session.scalars(
@@ -222,7 +222,7 @@ def list_tokens(
 def create_token(
     body: TokenIn,
     user: User = Depends(require("token.manage")),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """A new API token for the caller; ``token`` in the answer is shown this once only."""
     token, secret = accounts.create_token(session, user, body.name, days=body.days)
@@ -233,7 +233,7 @@ def create_token(
 def revoke_token(
     token_id: int,
     user: User = Depends(require("token.manage")),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Revoke one of the caller's tokens."""
     token = session.get(ApiToken, token_id)
@@ -249,7 +249,7 @@ def revoke_token(
 
 @router.get("/roles")
 def list_roles(
-    _user: User = Depends(current_user), session: Session = Depends(get_session)
+    _user: User = Depends(current_user), session: Session = SESSION
 ) -> list[dict[str, Any]]:
     """Every role with its scope and permissions (any logged-in user may read them)."""
     roles = session.scalars(select(Role).order_by(Role.code)).all()
@@ -272,7 +272,7 @@ def patch_role(
     code: str,
     body: RolePatch,
     admin: User = Depends(require("admin.roles")),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Change a role's permissions or names; a later reload of roles.yaml keeps the change."""
     try:
@@ -292,7 +292,7 @@ def patch_role(
 
 @router.get("/users")
 def list_users(
-    _admin: User = Depends(require("admin.users")), session: Session = Depends(get_session)
+    _admin: User = Depends(require("admin.users")), session: Session = SESSION
 ) -> list[dict[str, Any]]:
     """Every account."""
     return [user_out(u) for u in session.scalars(select(User).order_by(User.username)).all()]
@@ -302,7 +302,7 @@ def list_users(
 def create_user(
     body: UserIn,
     admin: User = Depends(require("admin.users")),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Create an account (the password must satisfy the policy)."""
     try:
@@ -321,7 +321,7 @@ def patch_user(
     user_id: int,
     body: UserPatch,
     admin: User = Depends(require("admin.users")),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Change an account: role, jurisdiction, active flag, unlock, or reset its password."""
     user = session.get(User, user_id)

@@ -41,7 +41,7 @@ from yifang.cases.validation import Reference, validate_card
 from yifang.catalog.models import Disease, Population, Region
 from yifang.core.accounts import User, has_permission
 from yifang.core.auth import current_scope, current_user, require
-from yifang.core.db import get_session, utcnow
+from yifang.core.db import SESSION, utcnow
 from yifang.core.jurisdiction import Scope
 from yifang.core.settings import get_settings
 from yifang.detect import service as signal_service
@@ -120,7 +120,7 @@ def _count(session: Session, scope: Scope, *clauses: Any) -> int:
 def dashboard(
     user: User = Depends(require("dashboard.view")),
     scope: Scope = Depends(current_scope),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """The dashboard's figures for the caller's jurisdiction (aggregates only), at most
     ``dashboard_cache_seconds`` old, with the response's open work as of now."""
@@ -342,7 +342,7 @@ def card_writer(user: User = Depends(current_user)) -> User:
 def validate(
     data: dict[str, Any] = Body(...),
     _user: User = Depends(card_writer),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Check a card as entered (raw form values) against every rule; nothing is stored."""
     raw = {k: v for k, v in data.items() if isinstance(v, str | int | float) or v is None}

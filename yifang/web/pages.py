@@ -19,7 +19,7 @@ from yifang.catalog.models import Disease, Organisation, Region
 from yifang.core import accounts
 from yifang.core.accounts import LoginError, Role, User
 from yifang.core.auth import clear_session, issue_session, optional_user, scope_for
-from yifang.core.db import get_session, utcnow
+from yifang.core.db import SESSION, utcnow
 from yifang.core.settings import get_settings
 from yifang.web import cache
 from yifang.web.i18n import pick_language, translate
@@ -93,7 +93,7 @@ def login_submit(
     username: str = Form(""),
     password: str = Form(""),
     next: str = Form("/"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Check the credentials; on success set the session cookie and go to ``next``."""
     lang = pick_language(request)
@@ -127,7 +127,7 @@ def login_submit(
 
 @router.post("/logout")
 def logout_submit(
-    user: User | None = Depends(optional_user), session: Session = Depends(get_session)
+    user: User | None = Depends(optional_user), session: Session = SESSION
 ) -> Response:
     """End the user's sessions and return to the login page."""
     if user is not None:
@@ -145,7 +145,7 @@ def logout_submit(
 def dashboard(
     request: Request,
     user: User = Depends(page_user),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """The dashboard of the user's jurisdiction (other roles land on their main page)."""
     if not accounts.has_permission(user, "dashboard.view"):
@@ -163,7 +163,7 @@ def account_page(
     request: Request,
     must_change: int = 0,
     user: User = Depends(page_user),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Own account: password change and (for machine clients' owners) API tokens."""
     context = common(session, user)
@@ -220,7 +220,7 @@ def local_now() -> datetime:
 def card_new(
     request: Request,
     user: User = page_require("card.create"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Enter a new card."""
     context = card_form_context(request, session, user)
@@ -231,7 +231,7 @@ def card_new(
 def my_cards(
     request: Request,
     user: User = page_require("card.create"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """The cards of the user's organisation: returned ones to fix first, then the latest."""
     context = {**common(session, user), **labels(session)}
@@ -242,7 +242,7 @@ def my_cards(
 def card_import(
     request: Request,
     user: User = page_require("card.import"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Upload a file of cards (CSV, XLSX, JSON Lines) and see what became of each row."""
     return render(request, "card_import.html", common(session, user), user=user)
@@ -252,7 +252,7 @@ def card_import(
 def review_queue(
     request: Request,
     user: User = page_require("card.review"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Cards awaiting review, the most urgent first, each with its time left."""
     context = {**common(session, user), **labels(session)}
@@ -263,7 +263,7 @@ def review_queue(
 def card_list(
     request: Request,
     user: User = page_require("card.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Every card of the jurisdiction with filters, keyset paging and export."""
     context = {
@@ -281,7 +281,7 @@ def card_detail(
     request: Request,
     card_id: int,
     user: User = page_require("card.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """One card with its history and the actions the user may take."""
     context = {**common(session, user), **labels(session), "card_id": card_id}
@@ -293,7 +293,7 @@ def card_edit(
     request: Request,
     card_id: int,
     user: User = page_require("card.edit"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Correct a returned (or draft) card and submit it again."""
     context = card_form_context(request, session, user)
@@ -331,7 +331,7 @@ def _county_options(session: Session) -> list[dict[str, str]]:
 def signals(
     request: Request,
     user: User = page_require("signal.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Early-warning signals of the jurisdiction."""
     context = {**common(session, user), **labels(session), "diseases": disease_options(session)}
@@ -343,7 +343,7 @@ def signal_detail(
     request: Request,
     signal_id: int,
     user: User = page_require("signal.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """One signal: its chart of counts against the threshold, and its explanation."""
     context = {**common(session, user), **labels(session), "signal_id": signal_id}
@@ -354,7 +354,7 @@ def signal_detail(
 def admin_users(
     request: Request,
     user: User = page_require("admin.users"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Accounts and roles: create, disable, unlock, reset; tick permissions per role."""
     roles = session.scalars(select(Role).order_by(Role.code)).all()

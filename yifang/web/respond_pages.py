@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from yifang.cases import codes
 from yifang.core.accounts import User, has_permission
 from yifang.core.auth import scope_for
-from yifang.core.db import get_session
+from yifang.core.db import SESSION
 from yifang.respond import contacts, service, tasks
 from yifang.respond.config import LEVELS, grading_config, response_config
 from yifang.web.i18n import messages, pick_language, translate
@@ -152,7 +152,7 @@ def _context(request: Request, session: Session, user: User) -> dict[str, Any]:
 def verification_queue(
     request: Request,
     user: User = page_require("signal.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Signals awaiting verification by the user's CDC, soonest due first, with the form to
     record what was checked and the outcome."""
@@ -164,7 +164,7 @@ def verification_queue(
 def events(
     request: Request,
     user: User = page_require("event.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Events of the jurisdiction: the map of active ones and the list."""
     context = {
@@ -180,7 +180,7 @@ def event_detail(
     request: Request,
     event_id: int,
     user: User = page_require("event.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """One event: investigation, cases, samples, grading, tasks, warnings, timeline,
     epidemic curve and map, and the final report downloads."""
@@ -200,7 +200,7 @@ def event_detail(
 def task_board(
     request: Request,
     user: User = page_require("task.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """The task board by department (command view); other departments see their own tasks
     and warnings, de-identified, and acknowledge them."""
@@ -211,7 +211,7 @@ def task_board(
 def consultations(
     request: Request,
     user: User = page_require("event.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """研判会商: sessions, agenda from current signals and events, risk matrix, minutes and
     decisions that become tasks."""
@@ -224,7 +224,7 @@ def consultations(
 def contact_list(
     request: Request,
     user: User = page_require("event.view"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Close contacts with their daily follow-up and conversion into a case."""
     context = {
@@ -239,7 +239,7 @@ def contact_list(
 def plan_templates(
     request: Request,
     user: User = page_require("event.manage"),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> Response:
     """Response plan templates: per event type, disease, tag and level, which departments
     do what within how many hours; editable by the city CDC (whole-city scope)."""

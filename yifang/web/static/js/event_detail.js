@@ -13,6 +13,11 @@
   const charts = [];
 
   const PATH = ["suspected", "investigating", "confirmed", "responding", "closed"];
+  // Loads can overlap (an action's reload while an earlier one is still running). Each
+  // load is numbered; only the latest may write to the page, whether the event itself or
+  // its tasks, timeline, grading or candidates, so a late older answer cannot bring back
+  // a stale version (and make the next action refused as stale).
+  let loads = 0;
 
   function steps(e) {
     const el = root.querySelector("[data-steps]");
@@ -65,10 +70,14 @@
     const from = new Date(YF.parseTime(e.suspected_at).getTime() - 60 * 86400000).toISOString().slice(0, 10);
     const params = new URLSearchParams({ region: e.region_code.slice(0, 9), onset_from: from, limit: "200" });
     if (e.disease_code) params.append("disease_code", e.disease_code);
+    const mine = loads;
     const r = await YF.api("GET", "/api/cards?" + params.toString());
+    if (mine !== loads) return;
     if (!r.ok) { body.innerHTML = '<tr><td colspan="6" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
     const items = (r.data.items || []).filter((c) => !linked.has(c.id) && c.status !== "deleted");
-    body.innerHTML = items.length ? items.map((c) => '<tr><td><input type="checkbox" name="card" value="' + c.id + '" style="width:auto;min-height:0"></td><td>' +
+    // a reload (after another action) keeps the cards the user has already ticked
+    const ticked = new Set(Array.from(body.querySelectorAll("input[name=card]:checked")).map((c) => Number(c.value)));
+    body.innerHTML = items.length ? items.map((c) => '<tr><td><input type="checkbox" name="card" value="' + c.id + '"' + (ticked.has(c.id) ? " checked" : "") + ' style="width:auto;min-height:0"></td><td>' +
       YF.esc(c.card_number) + "</td><td>" + YF.esc(c.patient_name || "") + "</td><td>" + YF.esc(YR.region(c.address_code)) + "</td><td>" +
       YF.esc(c.onset_date) + "</td><td>" + YF.esc(c.work_unit || "") + "</td></tr>").join("")
       : '<tr><td colspan="6" class="empty">' + YF.esc(YR.t("event.no_candidates")) + "</td></tr>";
@@ -107,7 +116,9 @@
     const gradable = ["confirmed", "responding"].includes(e.status);
     if (form) form.classList.toggle("hidden", !gradable);
     const box = root.querySelector("[data-suggestion]");
+    const mine = loads;
     const r = await YF.api("GET", base + "/grade-suggestion");
+    if (mine !== loads) return;
     if (!r.ok) { box.textContent = YF.errorText(r); return; }
     const s = r.data;
     box.innerHTML = "<strong>" + YF.esc(YR.t("grade.suggested")) + "</strong> " + YR.levelBadge(s.level) + " · " +
@@ -125,7 +136,9 @@
 
   async function tasks() {
     const body = root.querySelector("[data-tasks]");
+    const mine = loads;
     const r = await YF.api("GET", "/api/tasks?event_id=" + id);
+    if (mine !== loads) return;
     if (!r.ok) { body.innerHTML = '<tr><td colspan="6" class="empty">' + YF.esc(YF.errorText(r)) + "</td></tr>"; return; }
     body.innerHTML = r.data.length ? r.data.map((t) => '<tr data-task-row="' + t.id + '"><td>' + YF.esc(t.title) + "</td><td>" + YF.esc(YR.owner(t.owner)) + "</td><td>" +
       taskTime(t) + "</td><td>" + YR.badge("task_statuses", t.status) + '</td><td class="opt">' + YF.esc(t.result || t.cancelled_reason || "") +
@@ -165,7 +178,9 @@
 
   async function warnings() {
     const box = root.querySelector("[data-warnings]");
+    const mine = loads;
     const r = await YF.api("GET", "/api/warnings?event_id=" + id);
+    if (mine !== loads) return;
     if (!r.ok) { box.innerHTML = '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>"; return; }
     box.innerHTML = r.data.length ? r.data.map((w) => '<div class="warning-card' + (w.recipients.every((x) => x.acknowledged_at) ? " acknowledged" : "") + '"><strong>' + YF.esc(w.title) +
       "</strong> <small class=\"muted\">" + YF.esc(YF.fmtTime(w.sent_at)) + " · " + YF.esc(w.sent_by) + "</small><p>" + YF.esc(w.advice) + "</p><div>" +
@@ -192,7 +207,9 @@
 
   async function timeline() {
     const list = root.querySelector("[data-timeline]");
+    const mine = loads;
     const r = await YF.api("GET", base + "/timeline");
+    if (mine !== loads) return;
     if (!r.ok) { list.innerHTML = '<li class="alert error">' + YF.esc(YF.errorText(r)) + "</li>"; return; }
     // consecutive entries of one kind, action and person (16 cards linked at once) make one line
     const groups = [];
@@ -208,8 +225,9 @@
   }
 
   async function map() {
+    const mine = loads;
     const r = await YF.api("GET", base + "/places");
-    if (!r.ok) return;
+    if (mine !== loads || !r.ok) return;
     charts.push(await YR.map(document.getElementById("event-map"), r.data.filter((p) => p.longitude !== null).map((p) => ({
       lon: p.longitude, lat: p.latitude, value: p.cases, label: p.name + " " + p.cases,
       tip: YF.esc(p.name) + ": " + p.cases + " " + YF.esc(YR.t("cases")),
@@ -224,9 +242,6 @@
     if (["confirmed", "responding"].includes(e.status)) templates();
   }
 
-  // Loads can overlap (an action's reload while an earlier one is still running); only the
-  // latest started may set the event, or an older answer would bring back a stale version.
-  let loads = 0;
   async function load() {
     const mine = ++loads;
     const r = await YF.api("GET", base);
@@ -242,7 +257,7 @@
     samples(event);
     actions(event);
     await Promise.all([grading(event), tasks(), warnings(), timeline(), map(), candidates(event)]);
-    root.dataset.loaded = event.status + ":" + event.version;
+    if (mine === loads) root.dataset.loaded = event.status + ":" + event.version;
   }
 
   const ACTION_BODY = {
