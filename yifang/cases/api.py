@@ -16,7 +16,7 @@ import csv
 import io
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -48,7 +48,7 @@ router = APIRouter(tags=["cases"], route_class=ErrorRoute, responses=ERROR_RESPO
 
 
 #: Permission name → the dependency that checks it against the caller's role.
-PERMISSIONS: dict[str, Callable[..., User]] = {
+PERMISSIONS: dict[str, Callable[..., Awaitable[User]]] = {
     name: require(name)
     for name in (
         "card.create",
@@ -279,41 +279,39 @@ def _filter(
     )
 
 
-class Filters:
-    """The list filters as query parameters (shared by list, export and counts)."""
-
-    def __init__(
-        self,
-        disease_code: Annotated[list[str] | None, Query(description="Disease code(s).")] = None,
-        region: Annotated[
-            str | None, Query(pattern=r"^\d{2,12}$", description="Address code prefix.")
-        ] = None,
-        org_code: Annotated[str | None, Query(max_length=32)] = None,
-        status: Annotated[list[str] | None, Query(description="Status(es).")] = None,
-        classification: Annotated[list[str] | None, Query()] = None,
-        diagnosis_from: date | None = None,
-        diagnosis_to: date | None = None,
-        onset_from: date | None = None,
-        onset_to: date | None = None,
-        card_number: Annotated[
-            str | None, Query(max_length=32, description="Card number prefix.")
-        ] = None,
-    ) -> None:
-        self.value = _filter(
-            disease_code,
-            region,
-            org_code,
-            status,
-            classification,
-            diagnosis_from,
-            diagnosis_to,
-            onset_from,
-            onset_to,
-            card_number,
-        )
+async def card_filters(
+    disease_code: Annotated[list[str] | None, Query(description="Disease code(s).")] = None,
+    region: Annotated[
+        str | None, Query(pattern=r"^\d{2,12}$", description="Address code prefix.")
+    ] = None,
+    org_code: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[list[str] | None, Query(description="Status(es).")] = None,
+    classification: Annotated[list[str] | None, Query()] = None,
+    diagnosis_from: date | None = None,
+    diagnosis_to: date | None = None,
+    onset_from: date | None = None,
+    onset_to: date | None = None,
+    card_number: Annotated[
+        str | None, Query(max_length=32, description="Card number prefix.")
+    ] = None,
+) -> queries.CardFilter:
+    """The list filters as query parameters (shared by list, export and counts); checked
+    without I/O, so it runs on the event loop rather than taking a worker thread."""
+    return _filter(
+        disease_code,
+        region,
+        org_code,
+        status,
+        classification,
+        diagnosis_from,
+        diagnosis_to,
+        onset_from,
+        onset_to,
+        card_number,
+    )
 
 
-FiltersDep = Annotated[Filters, Depends()]
+FiltersDep = Annotated[queries.CardFilter, Depends(card_filters)]
 
 
 def _view(card: Any, *, reveal: bool) -> CardView:
@@ -440,9 +438,7 @@ def list_cards(
     reveal: bool = False,
 ) -> CardPageOut:
     """Cards inside the caller's jurisdiction, masked unless ``reveal`` (audited)."""
-    page = queries.list_cards(
-        session, scope, filters.value, cursor=cursor, limit=limit, reveal=reveal
-    )
+    page = queries.list_cards(session, scope, filters, cursor=cursor, limit=limit, reveal=reveal)
     return CardPageOut(
         items=[CardView.model_validate(v) for v in page.items], next_cursor=page.next_cursor
     )
@@ -476,7 +472,7 @@ def overdue_cards(
 )
 def card_counts(filters: FiltersDep, scope: ScopeDep, session: SessionDep) -> list[CountOut]:
     """Counts (deleted cards excluded) in one GROUP BY, for dashboards."""
-    return [CountOut(**vars(r)) for r in queries.counts(session, scope, filters.value)]
+    return [CountOut(**vars(r)) for r in queries.counts(session, scope, filters)]
 
 
 EXPORT_MEDIA = {
@@ -508,9 +504,9 @@ def export_cards(
         action="card.export",
         entity_type="card",
         entity_id="export",
-        after={"format": format, "reveal": show, "filter": repr(filters.value)},
+        after={"format": format, "reveal": show, "filter": repr(filters)},
     )
-    flt = filters.value
+    flt = filters
     stamp = utcnow().strftime("%Y%m%d%H%M")
     if format == "csv":
         body: Iterator[bytes] = _export_csv(scope, flt, show)

@@ -78,7 +78,7 @@ router = APIRouter(tags=["catalog"], route_class=CatalogRoute, responses=ERROR_R
 SessionDep = Annotated[Session, SESSION]
 
 
-def catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:
+async def catalog_editor(user: User = Depends(require("admin.catalog"))) -> str:
     """The acting user of a catalog change: only administrators of the catalog may make one;
     their user name goes in the audit trail."""
     return user.username

@@ -168,7 +168,7 @@ def optional_user(request: Request, session: Session = SESSION) -> User | None:
     return user
 
 
-def current_user(user: User | None = Depends(optional_user)) -> User:
+async def current_user(user: User | None = Depends(optional_user)) -> User:
     """The caller's account; 401 when not logged in."""
     if user is None:
         raise HTTPException(
@@ -179,10 +179,10 @@ def current_user(user: User | None = Depends(optional_user)) -> User:
     return user
 
 
-def require(permission: str) -> Callable[..., User]:
+def require(permission: str) -> Callable[..., Awaitable[User]]:
     """A dependency that admits only callers whose role grants ``permission`` (else 403)."""
 
-    def dependency(user: User = Depends(current_user)) -> User:
+    async def dependency(user: User = Depends(current_user)) -> User:
         if not has_permission(user, permission):
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"needs {permission}")
         return user
@@ -220,12 +220,12 @@ def scope_for(user: User) -> Scope:
     return Scope(identified=False, actor=actor)
 
 
-def current_scope(user: User = Depends(current_user)) -> Scope:
+async def current_scope(user: User = Depends(current_user)) -> Scope:
     """Dependency: the logged-in caller's :class:`Scope` (401 when not logged in)."""
     return scope_for(user)
 
 
-def current_actor(user: User = Depends(current_user)) -> str:
+async def current_actor(user: User = Depends(current_user)) -> str:
     """Dependency: the logged-in caller's user name, as written in history and audit."""
     return user.username
 

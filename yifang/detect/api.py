@@ -18,7 +18,7 @@ from yifang.detect.schemas import SignalDetail, SignalOut, SignalPage
 router = APIRouter(tags=["detect"])
 
 
-def signal_scope(
+async def signal_scope(
     _user: User = Depends(require("signal.view")), scope: Scope = Depends(current_scope)
 ) -> Scope:
     """The signals' scope: the caller's jurisdiction, for roles that may see signals."""

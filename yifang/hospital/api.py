@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -88,10 +88,10 @@ router = APIRouter(tags=["hospital"], route_class=HospitalRoute)
 SessionDep = Annotated[Session, SESSION]
 
 
-def require_any(*permissions: str) -> Callable[..., User]:
+def require_any(*permissions: str) -> Callable[..., Awaitable[User]]:
     """A dependency admitting callers whose role grants any of ``permissions``."""
 
-    def dependency(user: User = Depends(current_user)) -> User:
+    async def dependency(user: User = Depends(current_user)) -> User:
         if not any(has_permission(user, p) for p in permissions):
             raise HTTPException(403, detail=f"needs one of {', '.join(permissions)}")
         return user

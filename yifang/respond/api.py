@@ -14,7 +14,7 @@ or outside the caller's jurisdiction), 409 (stale version, transition not allowe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -107,15 +107,15 @@ router = APIRouter(tags=["respond"], route_class=ErrorRoute, responses=ERROR_RES
 # --------------------------------------------------------------------------- the caller
 
 
-def current_viewer(user: User = Depends(current_user)) -> Viewer:
+async def current_viewer(user: User = Depends(current_user)) -> Viewer:
     """The logged-in caller as a :class:`Viewer` (scope, organisation, department, rights)."""
     return Viewer.from_user(user, scope_for(user))
 
 
-def needs(*permissions: str) -> Callable[..., Viewer]:
+def needs(*permissions: str) -> Callable[..., Awaitable[Viewer]]:
     """A dependency admitting callers holding any of ``permissions`` (else 403)."""
 
-    def dependency(viewer: Viewer = Depends(current_viewer)) -> Viewer:
+    async def dependency(viewer: Viewer = Depends(current_viewer)) -> Viewer:
         if not any(viewer.can(p) for p in permissions):
             raise service.ForbiddenError(
                 f"需要权限:{' 或 '.join(permissions)}",

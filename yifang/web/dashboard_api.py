@@ -153,19 +153,22 @@ def response_figures(session: Session, viewer: Viewer, now: datetime) -> dict[st
             .group_by(Event.status)
         ).all()
     )
+    verifications = session.execute(
+        select(
+            func.count(),
+            func.count().filter(Verification.due_at < now),
+            func.count().filter(Verification.escalated_at.is_not(None)),
+        ).where(*pending)
+    ).one()
     return {
         "open_signals": count(
             signal_service.scoped(select(func.count()).select_from(Signal), viewer.scope).where(
                 Signal.status == "open"
             )
         ),
-        "verifications_pending": count(select(func.count()).where(*pending)),
-        "verifications_overdue": count(
-            select(func.count()).where(*pending, Verification.due_at < now)
-        ),
-        "verifications_escalated": count(
-            select(func.count()).where(*pending, Verification.escalated_at.is_not(None))
-        ),
+        "verifications_pending": int(verifications[0]),
+        "verifications_overdue": int(verifications[1]),
+        "verifications_escalated": int(verifications[2]),
         "events": {status: int(events.get(status, 0)) for status in ACTIVE_EVENT_STATUSES},
         "events_open": int(sum(events.values())),
     }
@@ -331,7 +334,7 @@ def incidence_map(session: Session, scope: Scope, today: date) -> dict[str, Any]
     }
 
 
-def card_writer(user: User = Depends(current_user)) -> User:
+async def card_writer(user: User = Depends(current_user)) -> User:
     """Callers who may enter or correct cards (``card.create`` or ``card.edit``)."""
     if not (has_permission(user, "card.create") or has_permission(user, "card.edit")):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="needs card.create or card.edit")

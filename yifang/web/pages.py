@@ -23,7 +23,7 @@ from yifang.core.db import SESSION, utcnow
 from yifang.core.settings import get_settings
 from yifang.web import cache
 from yifang.web.i18n import pick_language, translate
-from yifang.web.render import page_require, page_user, render
+from yifang.web.render import page_require, page_user, render, to_json
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,14 +61,23 @@ def _labels(session: Session) -> dict[str, Any]:
         )
     ).all()
     orgs = session.execute(select(Organisation.code, Organisation.name)).all()
+    codes = code_lists_json()
+    diseases = {
+        d.code: {"zh": d.name_zh, "en": d.name_en} for d in session.scalars(select(Disease))
+    }
+    places = {
+        "regions": {code: name for code, name in regions},
+        "orgs": {code: name for code, name in orgs},
+    }
     return {
-        "codes_json": code_lists_json(),
-        "disease_names": {
-            d.code: {"zh": d.name_zh, "en": d.name_en} for d in session.scalars(select(Disease))
-        },
-        "places": {
-            "regions": {code: name for code, name in regions},
-            "orgs": {code: name for code, name in orgs},
+        "codes_json": codes,
+        "disease_names": diseases,
+        "places": places,
+        # the same, encoded once for the pages' <script> (every page embeds them)
+        "labels_json": {
+            "codes": to_json(codes),
+            "diseases": to_json(diseases),
+            "places": to_json(places),
         },
     }
 

@@ -9,6 +9,7 @@ without the permission get a 403 page.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +30,9 @@ TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# The templates ship with the package and change only with it: no stat() of every template
+# file on every render to see whether it changed.
+templates.env.auto_reload = False
 
 
 #: The navigation bar: (page path, message key, permission needed).
@@ -61,7 +65,7 @@ class PageForbiddenError(Exception):
         self.user_id = user_id
 
 
-def page_user(user: User | None = Depends(optional_user)) -> User:
+async def page_user(user: User | None = Depends(optional_user)) -> User:
     """Page guard: the logged-in user, else :class:`LoginRequiredError`."""
     if user is None:
         raise LoginRequiredError()
@@ -71,7 +75,7 @@ def page_user(user: User | None = Depends(optional_user)) -> User:
 def page_require(permission: str) -> Any:
     """Page guard: the logged-in user holding ``permission``, else a redirect or a 403 page."""
 
-    def guard(user: User = Depends(page_user)) -> User:
+    async def guard(user: User = Depends(page_user)) -> User:
         if not has_permission(user, permission):
             raise PageForbiddenError(permission, user.id)
         return user
@@ -90,6 +94,13 @@ def to_json(value: Any) -> Markup:
     text = json.dumps(value, ensure_ascii=False, default=str)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return Markup(text)
+
+
+@lru_cache(maxsize=8)
+def _js_messages(lang: str) -> Markup:
+    """The page scripts' messages in ``lang`` as JSON, made once per language (they are
+    read from the package's message files, which do not change while it runs)."""
+    return to_json(client_messages(lang))
 
 
 def render(
@@ -121,7 +132,7 @@ def render(
         "lang_url": _lang_url(request, "en" if lang == "zh" else "zh"),
         "static_url": static_url,
         "nav": nav,
-        "js_messages": to_json(client_messages(lang)),
+        "js_messages": _js_messages(lang),
         "to_json": to_json,
         "version": __version__,
         "timezone": get_settings().timezone,
