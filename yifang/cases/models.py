@@ -72,7 +72,9 @@ class Card(Base):
         Index("ix_card_region_diag", "address_code", "diagnosis_time"),
         Index("ix_card_status_due", "status", "review_due_at"),
         Index("ix_card_id_number", "id_number"),
-        Index("ix_card_org_diag", "org_code", "diagnosis_time"),
+        # a hospital's cards newest first; the disease is read from the index, so a hospital
+        # filtering by a disease it rarely reports skips the other cards without reading them
+        Index("ix_card_org_diag", "org_code", "diagnosis_time", "disease_code"),
         Index("ix_card_person", "name_key", "birth_date"),
         Index("ix_card_batch", "import_batch_id"),
     )

@@ -58,6 +58,10 @@ class Signal(Base):
         Index("ix_signal_last", "last_date", "id"),
         Index("ix_signal_series", "series_code", "region_code", "rule", "status"),
         Index("ix_signal_rank", "rank_score", "last_date", "id"),
+        # the open signals newest first (list, dashboard count), with the region read from
+        # the index itself, so a county's page skips other counties' signals without
+        # reading their rows
+        Index("ix_signal_status_last", "status", "last_date", "id", "region_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -74,7 +78,7 @@ class Signal(Base):
     rule: Mapped[str] = mapped_column(String(48))
     method: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
     first_date: Mapped[date] = mapped_column()
     last_date: Mapped[date] = mapped_column()
     alarm_periods: Mapped[int] = mapped_column(Integer, default=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Row, Select, select, tuple_
+from sqlalchemy.orm import Session
 
 from yifang.core.jurisdiction import Scope
 from yifang.detect.models import Signal
@@ -23,6 +23,9 @@ def scoped(stmt: Select[Any], scope: Scope) -> Select[Any]:
 #: corroboration rank of multi-source triggers first, then newest).
 SORTS: tuple[str, ...] = ("newest", "rank")
 Cursor = tuple[date, int] | tuple[float, date, int]
+#: What a signal list reads: every column but the chart's series (up to 60 periods of
+#: JSON), which only a signal's own page shows.
+LIST_COLUMNS = [c for c in Signal.__table__.columns if c.key != "series"]
 
 
 def list_signals(
@@ -39,16 +42,20 @@ def list_signals(
     series_code: str | None = None,
     sort: str = "newest",
     min_corroboration: int | None = None,
-) -> list[Signal]:
+) -> list[Row[Any]]:
     """Signals newest first (by last alarm date, then id), or with ``sort="rank"`` by
     ``rank_score`` (the warnings most sources confirm first) then newest; keyset-paginated
     by ``cursor`` (``(last_date, id)``, or ``(rank_score, last_date, id)`` for rank: see
     :func:`next_cursor`). ``source`` (cards, syndrome, stream) and ``series_code`` (a
     disease, syndrome or stream code) select series; ``min_corroboration`` keeps signals
-    confirmed by at least that many other sources."""
+    confirmed by at least that many other sources.
+
+    The signals come as plain rows of :data:`LIST_COLUMNS` (attributes named as on
+    :class:`Signal`), not ORM objects: a page of them is only read, and building and
+    tracking objects cost more than the query."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-    stmt = scoped(select(Signal), scope)
+    stmt = scoped(select(*LIST_COLUMNS), scope)
     if status:
         stmt = stmt.where(Signal.status == status)
     if disease_code:
@@ -81,12 +88,10 @@ def list_signals(
                 raise ValueError("a cursor is (last_date, id)")
             stmt = stmt.where(tuple_(Signal.last_date, Signal.id) < tuple_(*cursor))
         order = (Signal.last_date.desc(), Signal.id.desc())
-    # Lists never show the chart: leave its series (up to 60 periods of JSON) unread.
-    stmt = stmt.options(defer(Signal.series)).order_by(*order).limit(limit)
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt.order_by(*order).limit(limit)).all())
 
 
-def next_cursor(last: Signal, sort: str = "newest") -> str:
+def next_cursor(last: Signal | Row[Any], sort: str = "newest") -> str:
     """The cursor text of the page after the one ending with ``last``: ``DATE_ID``, or
     ``SCORE_DATE_ID`` for the rank order (parsed back by :func:`parse_cursor`)."""
     key = f"{last.last_date.isoformat()}_{last.id}"

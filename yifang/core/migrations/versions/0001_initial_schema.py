@@ -461,7 +461,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_signal_rank', ['rank_score', 'last_date', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_signal_region_code'), ['region_code'], unique=False)
         batch_op.create_index('ix_signal_series', ['series_code', 'region_code', 'rule', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_signal_status'), ['status'], unique=False)
+        batch_op.create_index('ix_signal_status_last', ['status', 'last_date', 'id', 'region_code'], unique=False)
 
     op.create_table('sim_card_error',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -652,7 +652,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_card_disease_diag', ['disease_code', 'diagnosis_time', 'onset_date', 'status', 'address_code', 'org_code'], unique=False)
         batch_op.create_index('ix_card_id_number', ['id_number'], unique=False)
         batch_op.create_index('ix_card_keyset', ['diagnosis_time', 'id'], unique=False)
-        batch_op.create_index('ix_card_org_diag', ['org_code', 'diagnosis_time'], unique=False)
+        batch_op.create_index('ix_card_org_diag', ['org_code', 'diagnosis_time', 'disease_code'], unique=False)
         batch_op.create_index('ix_card_person', ['name_key', 'birth_date'], unique=False)
         batch_op.create_index('ix_card_region_diag', ['address_code', 'diagnosis_time'], unique=False)
         batch_op.create_index('ix_card_status_due', ['status', 'review_due_at'], unique=False)
@@ -1299,7 +1299,7 @@ def downgrade() -> None:
 
     op.drop_table('sim_card_error')
     with op.batch_alter_table('signal', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_signal_status'))
+        batch_op.drop_index('ix_signal_status_last')
         batch_op.drop_index('ix_signal_series')
         batch_op.drop_index(batch_op.f('ix_signal_region_code'))
         batch_op.drop_index('ix_signal_rank')
