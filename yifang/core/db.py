@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -52,6 +52,9 @@ def make_engine(url: str | None = None, echo: bool | None = None) -> Engine:
     settings = get_settings()
     url = url or settings.database_url
     kwargs: dict[str, Any] = {"echo": settings.echo_sql if echo is None else echo}
+    if make_url(url).database not in (None, "", ":memory:"):  # a pooled, not a private, store
+        kwargs["pool_size"] = settings.db_pool_size
+        kwargs["max_overflow"] = settings.db_max_overflow
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:

@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     city_code: str = Field(default="640500", description="GB/T 2260 code of the default city.")
     language: str = Field(default="zh", description="Default UI language: zh or en.")
     echo_sql: bool = Field(default=False, description="Log every SQL statement (debugging).")
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="Database connections each server process keeps open for reuse. Above "
+        "it (up to db_max_overflow more) a connection is opened for one request and closed "
+        "after; on PostgreSQL that costs a new server process each time, so this should "
+        "cover the requests one process runs at once.",
+    )
+    db_max_overflow: int = Field(
+        default=10, ge=0, le=500, description="Connections beyond the pool at busy times."
+    )
 
 
 @lru_cache(maxsize=1)
