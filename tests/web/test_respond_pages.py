@@ -237,6 +237,14 @@ def test_liaison_attaches_a_file_to_its_task_and_lists_it(login, session, files_
         files={"file": ("a.txt", io.BytesIO(b"x"), "text/plain")},
     )
     assert refused.status_code == 404
+    # a leader who may read the task reads its files but attaches none (not its work)
+    leader = login("commission")
+    assert leader.get(f"/api/tasks/{task['id']}/attachments").status_code == 200
+    not_theirs = leader.post(
+        f"/api/tasks/{task['id']}/attachments",
+        files={"file": ("b.txt", io.BytesIO(b"y"), "text/plain")},
+    )
+    assert not_theirs.status_code == 403, not_theirs.text
     # the pages carry the limit and the accepted types for the check before sending
     html = edu.get("/tasks").text
     assert '"attachment_max_bytes": 10485760' in html and '"pdf"' in html

@@ -611,13 +611,16 @@ def add_attachment(
     content_type: str,
     data: bytes,
 ) -> Attachment:
-    """Store a file for a task after checking its type, size and first bytes.
+    """Store a file for a task after checking its type, size and first bytes. Only those
+    who may work on the task (its owner, the event's managers) attach files; others who may
+    see it read them.
 
     The file is written under its SHA-256 (a temporary file renamed into place, so a crash
     never leaves half a file under a final name) before the row is added; a crash after the
     write leaves only an unreferenced file, never a row without its file.
     """
     task = get_task(session, viewer, task_id)
+    _may_work(viewer, task)  # evidence of the work: its owner's or the event managers'
     name = _SAFE_NAME.sub("_", Path(filename or "file").name)[:200] or "file"
     ext = _check_file(name, content_type or "application/octet-stream", data)
     digest = hashlib.sha256(data).hexdigest()

@@ -158,7 +158,7 @@
     const r = await YF.api("GET", "/api/tasks/" + b.dataset.files + "/attachments");
     const files = document.createElement("tr");
     files.dataset.filesRow = b.dataset.files;
-    files.innerHTML = '<td colspan="6">' + (r.ok ? YR.attachmentsHtml(Number(b.dataset.files), r.data, false) : '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>") + "</td>";
+    files.innerHTML = '<td colspan="6">' + (r.ok ? YR.attachmentsHtml(Number(b.dataset.files), r.data, !manage) : '<p class="alert error">' + YF.esc(YF.errorText(r)) + "</p>") + "</td>";
     row.after(files);
   });
   YR.bindAttachments(taskBody, (taskId, n) => {

@@ -114,7 +114,7 @@
       (t.result ? "<p><strong>" + YF.esc(YR.t("task.result")) + ":</strong> " + YF.esc(t.result) + "</p>" : "") +
       '<ul class="comments">' + t.comments.map((c) => "<li><strong>" + YF.esc(c.author) + "</strong> <small class=\"muted\">" + YF.esc(YF.fmtTime(c.at)) + "</small> " + YF.esc(c.text) + "</li>").join("") +
       "</ul>" + '<form data-comment class="row"><input name="text" maxlength="4000" placeholder="' + YF.esc(YR.t("task.comment_hint")) + '" style="flex:1"><button type="submit">' + YF.esc(YR.t("task.comment")) + "</button></form>" +
-      YR.attachmentsHtml(t.id, t.attachments || [], false) +
+      YR.attachmentsHtml(t.id, t.attachments || [], !(mine.has(t.id) || manage)) +
       '<small class="muted">' + t.history.map((h) => YF.esc(YF.fmtTime(h.at) + " " + h.actor + " " + ((YR.ref.task_statuses || {})[h.to_status] || h.to_status || ""))).join("<br>") + "</small>";
   }
 
