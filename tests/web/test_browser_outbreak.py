@@ -240,13 +240,20 @@ def test_simulated_outbreak_from_signal_to_closed_event(
     clock.lap("education liaison: warning acknowledged, task completed")
     done = ".cell[data-owner=education][data-status=done] .task-card"
     edu.click(f"{done} [data-more]")
-    edu.set_input_files(
-        f"{done} [data-attach-form] input[type=file]",
-        {"name": "停课通知.txt", "mimeType": "text/plain", "buffer": "三年级停课一周".encode()},
+    for name in ("错发的文件.txt", "停课通知.txt"):
+        edu.set_input_files(
+            f"{done} [data-attach-form] input[type=file]",
+            {"name": name, "mimeType": "text/plain", "buffer": "三年级停课一周".encode()},
+        )
+        edu.click(f"{done} [data-attach-form] button[type=submit]")
+        edu.wait_for_selector(f"{done} [data-files-list] a:has-text('{name}')")
+    # the wrong file is withdrawn (after a confirmation) and leaves the list and the count
+    edu.once("dialog", lambda dialog: dialog.accept())
+    edu.click(f"{done} [data-files-list] li:has-text('错发的文件.txt') [data-withdraw]")
+    edu.wait_for_selector(
+        f"{done} [data-files-list] a:has-text('错发的文件.txt')", state="detached"
     )
-    edu.click(f"{done} [data-attach-form] button[type=submit]")
-    edu.wait_for_selector(f"{done} [data-files-list] a:has-text('停课通知.txt')")
-    assert "附件 1" in edu.inner_text(f"{done} .meta")
+    edu.wait_for_function(f"document.querySelector('{done} .meta').textContent.includes('附件 1')")
     shot(edu, "36b-liaison-attachment")
     clock.lap("education liaison: a file attached to the task and listed")
     edu.context.close()

@@ -250,6 +250,49 @@ def test_liaison_attaches_a_file_to_its_task_and_lists_it(login, session, files_
     assert '"attachment_max_bytes": 10485760' in html and '"pdf"' in html
 
 
+def test_a_wrong_file_is_withdrawn_by_who_attached_it(login, session, files_dir):
+    from sqlalchemy import select
+
+    from yifang.core.audit import AuditEntry
+    from yifang.respond.models import Attachment
+
+    epi = login("zn_cdc_epi")
+    event_id, made = _school_event(session, epi)
+    edu = login("edu_liaison")
+    task = next(t for t in made if t["owner"] == "education")
+
+    def attach(client, name):
+        r = client.post(
+            f"/api/tasks/{task['id']}/attachments",
+            files={"file": (name, io.BytesIO(name.encode()), "text/plain")},
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    wrong, right = attach(edu, "错发.txt"), attach(edu, "通知.txt")
+    by_manager = attach(epi, "消杀记录.txt")
+    # a leader who reads the task may not withdraw; the liaison may not withdraw the CDC's
+    assert login("commission").delete(f"/api/attachments/{wrong}").status_code == 403
+    assert edu.delete(f"/api/attachments/{by_manager}").status_code == 403
+    assert edu.delete(f"/api/attachments/{wrong}").status_code == 204
+    assert edu.delete(f"/api/attachments/{wrong}").status_code == 404  # already withdrawn
+    listed = [a["id"] for a in edu.get(f"/api/tasks/{task['id']}/attachments").json()]
+    assert listed == [right, by_manager]
+    assert edu.get(f"/api/attachments/{wrong}").status_code == 404
+    assert edu.get(f"/api/tasks/{task['id']}").json()["attachment_count"] == 2
+    rows = epi.get(f"/api/tasks?event_id={event_id}").json()
+    assert {t["id"]: t["attachment_count"] for t in rows}[task["id"]] == 2
+    # the event's manager may withdraw anyone's file; nothing is erased
+    assert epi.delete(f"/api/attachments/{right}").status_code == 204
+    session.expire_all()
+    kept = session.get(Attachment, wrong)
+    assert kept is not None and kept.deleted_by == "edu_liaison" and kept.deleted_at
+    actions = session.scalars(
+        select(AuditEntry.actor).where(AuditEntry.action == "task.attachment_withdraw")
+    ).all()
+    assert sorted(actions) == ["edu_liaison", "zn_cdc_epi"]
+
+
 def test_too_large_or_refused_files_are_named_by_field(login, session, files_dir):
     from yifang.respond.config import response_config
 

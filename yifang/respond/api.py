@@ -697,7 +697,7 @@ def _attachment_counts(session: Session, task_ids: Sequence[int]) -> dict[int, i
         return {}
     rows = session.execute(
         select(Attachment.task_id, func.count())
-        .where(Attachment.task_id.in_(set(task_ids)))
+        .where(Attachment.task_id.in_(set(task_ids)), Attachment.deleted_at.is_(None))
         .group_by(Attachment.task_id)
     )
     return {int(task_id): int(n) for task_id, n in rows}
@@ -803,6 +803,18 @@ def get_attachment(
     if not path.exists():
         raise service.NotFoundError("附件文件丢失", "the attachment's file is missing")
     return FileResponse(path, media_type=row.content_type, filename=row.filename)
+
+
+@router.delete(
+    "/attachments/{attachment_id}",
+    status_code=204,
+    summary="Withdraw an attachment (by who attached it, or the event's managers)",
+)
+def withdraw_attachment(
+    attachment_id: int, session: Session = DB, viewer: Viewer = TASK_VIEW
+) -> Response:
+    tasks.withdraw_attachment(session, viewer, attachment_id)
+    return Response(status_code=204)
 
 
 # --------------------------------------------------------------------------- warnings

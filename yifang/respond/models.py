@@ -276,6 +276,9 @@ class Attachment(Base):
     path: Mapped[str] = mapped_column(String(255))  # relative to settings.data_dir
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # withdrawn (a wrong file): hidden from lists and downloads, kept with its file
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class SharedWarning(Base):

@@ -658,21 +658,48 @@ def add_attachment(
 
 
 def task_attachments(session: Session, task_id: int) -> list[Attachment]:
-    """A task's attachments, oldest first."""
+    """A task's attachments still in force (not withdrawn), oldest first."""
     return list(
         session.scalars(
-            select(Attachment).where(Attachment.task_id == task_id).order_by(Attachment.id)
+            select(Attachment)
+            .where(Attachment.task_id == task_id, Attachment.deleted_at.is_(None))
+            .order_by(Attachment.id)
         )
     )
 
 
 def get_attachment(session: Session, viewer: Viewer, attachment_id: int) -> tuple[Attachment, Path]:
-    """An attachment of a task the viewer may see, and the path of its file."""
+    """An attachment (not withdrawn) of a task the viewer may see, and its file's path."""
     row = session.get(Attachment, attachment_id)
-    if row is None:
+    if row is None or row.deleted_at is not None:
         raise NotFoundError(f"附件 {attachment_id} 不存在", f"attachment {attachment_id} not found")
     get_task(session, viewer, row.task_id)
     return row, attachments_dir() / row.path
+
+
+def withdraw_attachment(session: Session, viewer: Viewer, attachment_id: int) -> Attachment:
+    """Withdraw a file attached by mistake: by whoever attached it, while they may still
+    work on the task, or by the event's managers. The row and the file are kept (the
+    audit trail names them); lists, counts and downloads no longer show it."""
+    row, _path = get_attachment(session, viewer, attachment_id)
+    task = get_task(session, viewer, row.task_id)
+    _may_work(viewer, task)
+    if row.uploaded_by != viewer.actor and not viewer.may("event.manage"):
+        raise ForbiddenError(
+            "只能撤回自己上传的附件", "only the person who attached a file may withdraw it"
+        )
+    row.deleted_at = utcnow()
+    row.deleted_by = viewer.actor
+    session.flush()
+    record(
+        session,
+        actor=viewer.actor,
+        action="task.attachment_withdraw",
+        entity_type="task",
+        entity_id=task.id,
+        after={"attachment_id": row.id, "filename": row.filename, "sha256": row.sha256},
+    )
+    return row
 
 
 # --------------------------------------------------------------------------- reminders

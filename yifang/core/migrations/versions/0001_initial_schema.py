@@ -1112,6 +1112,8 @@ def upgrade() -> None:
     sa.Column('path', sa.String(length=255), nullable=False),
     sa.Column('uploaded_by', sa.String(length=64), nullable=False),
     sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('deleted_by', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_task_attachment_task_id_task')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_attachment'))
     )

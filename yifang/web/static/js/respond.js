@@ -98,20 +98,24 @@
   };
 
   // ---- task attachments: list (GET /api/tasks/{id}/attachments), download
-  // (GET /api/attachments/{id}) and upload (POST /api/tasks/{id}/attachments, multipart).
+  // (GET /api/attachments/{id}), upload (POST /api/tasks/{id}/attachments, multipart) and
+  // withdraw (DELETE /api/attachments/{id}: whoever attached it, or an event manager).
   // The size limit and the accepted types come from response.yaml through YF_REF; the
   // server checks them again, with the file's first bytes.
   const MAX = REF.attachment_max_bytes || 0;
   const TYPES = REF.attachment_types || [];
 
-  function fileItem(a) {
+  function fileItem(a, readOnly) {
+    const me = window.YF.user && window.YF.user.username;
+    const mayWithdraw = !readOnly && (a.uploaded_by === me || YR.can("event.manage"));
     return '<li data-attachment="' + a.id + '"><a href="/api/attachments/' + a.id + '" download="' + YF.esc(a.filename) + '">' + YF.esc(a.filename) + "</a> " +
-      '<small class="muted">' + YF.esc(YR.size(a.size)) + " · " + YF.esc(YR.t("attach.by", { who: a.uploaded_by, time: YF.fmtTime(a.uploaded_at) })) + "</small></li>";
+      '<small class="muted">' + YF.esc(YR.size(a.size)) + " · " + YF.esc(YR.t("attach.by", { who: a.uploaded_by, time: YF.fmtTime(a.uploaded_at) })) + "</small>" +
+      (mayWithdraw ? ' <button type="button" class="link" data-withdraw="' + a.id + '" data-name="' + YF.esc(a.filename) + '">' + YF.esc(YR.t("attach.withdraw")) + "</button>" : "") + "</li>";
   }
 
   /** The attachments block of a task: its files and, unless `readOnly`, an upload form. */
   YR.attachmentsHtml = function (taskId, files, readOnly) {
-    const list = files.length ? files.map(fileItem).join("") : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+    const list = files.length ? files.map((a) => fileItem(a, readOnly)).join("") : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
     return '<div class="attachments" data-attachments="' + taskId + '"><strong>' + YF.esc(YR.t("attach.title")) + "</strong>" +
       '<ul class="files" data-files-list>' + list + "</ul>" + (readOnly ? "" :
       '<form data-attach-form class="row" enctype="multipart/form-data"><input type="file" name="file" accept="' + YF.esc(TYPES.map((t) => "." + t).join(",")) + '">' +
@@ -169,12 +173,29 @@
       show("");
       form.reset();
       YF.toast(YR.t("attach.uploaded", { name: r.data.filename }), "ok");
-      const list = await YF.api("GET", "/api/tasks/" + block.dataset.attachments + "/attachments");
-      if (list.ok) {
-        block.querySelector("[data-files-list]").innerHTML = list.data.map(fileItem).join("");
-        if (changed) changed(Number(block.dataset.attachments), list.data.length);
-      }
+      await refresh(block);
     });
+    container.addEventListener("click", async (ev) => {
+      const b = ev.target.closest("[data-withdraw]");
+      if (!b) return;
+      ev.stopPropagation();
+      if (!confirm(YR.t("attach.confirm_withdraw", { name: b.dataset.name }))) return;
+      const block = b.closest("[data-attachments]");
+      b.disabled = true;
+      const r = await YF.api("DELETE", "/api/attachments/" + b.dataset.withdraw);
+      b.disabled = false;
+      if (!r.ok) { YF.toast(YF.errorText(r), "error"); return; }
+      YF.toast(YR.t("attach.withdrawn", { name: b.dataset.name }), "ok");
+      await refresh(block);
+    });
+    async function refresh(block) {
+      const list = await YF.api("GET", "/api/tasks/" + block.dataset.attachments + "/attachments");
+      if (!list.ok) return;
+      const box = block.querySelector("[data-files-list]");
+      box.innerHTML = list.data.length ? list.data.map((a) => fileItem(a, false)).join("")
+        : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+      if (changed) changed(Number(block.dataset.attachments), list.data.length);
+    }
   };
 
   /** Draw a daily epidemic curve (cases by onset date) into `el` with ECharts. */
