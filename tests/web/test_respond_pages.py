@@ -331,6 +331,59 @@ def test_plans_page_edits_for_the_city_and_reads_for_a_county(login):
     assert 'data-editable="false"' in county and "Only the city CDC may edit" in county
 
 
+def test_city_cdc_adds_a_template_and_resets_an_edited_one(login, session):
+    from sqlalchemy import select
+
+    from yifang.core.audit import AuditEntry
+
+    city = login("city_cdc")
+    new = {
+        "code": "campus_norovirus",
+        "name_zh": "高校诺如病毒聚集",
+        "event_types": ["school_cluster"],
+        "diseases": ["INFECTIOUS_DIARRHEA"],
+        "levels": ["IV"],
+        "tasks": [{"owner": "education", "zh": "停课消毒", "deadline_hours": 24}],
+    }
+    # errors by field: a bad code, a taken code, no action, an unknown level
+    r = city.post("/api/plans", json={**new, "code": "Bad Code"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "code", r.text
+    r = city.post("/api/plans", json={**new, "code": "school_cluster"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "code", r.text
+    r = city.post("/api/plans", json={**new, "tasks": [], "levels": ["V"]})
+    assert {f["field"] for f in r.json()["fields"]} == {"tasks", "levels"}, r.text
+    made = city.post("/api/plans", json=new)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["edited_by"] == "city_cdc" and body["name_en"] == "高校诺如病毒聚集"
+    assert body["from_file"] is False and body["active"] is True
+    listed = {p["code"]: p for p in city.get("/api/plans").json()}
+    assert "campus_norovirus" in listed and listed["school_cluster"]["from_file"] is True
+    # a county may read the templates but neither add nor reset them
+    county = login("zn_cdc_epi")
+    assert county.post("/api/plans", json={**new, "code": "county_own"}).status_code == 403
+    assert county.post("/api/plans/school_cluster/reset").status_code == 403
+    # an edited file template goes back to the file's version; the city's own cannot
+    original = listed["school_cluster"]
+    edited = city.patch(
+        "/api/plans/school_cluster", json={"levels": ["IV"], "active": False}
+    ).json()
+    assert edited["edited_by"] == "city_cdc"
+    back = city.post("/api/plans/school_cluster/reset")
+    assert back.status_code == 200, back.text
+    back_body = back.json()
+    assert back_body["levels"] == original["levels"] and back_body["active"] is True
+    assert back_body["edited_by"] is None and back_body["tasks"] == original["tasks"]
+    own = city.post("/api/plans/campus_norovirus/reset")
+    assert own.status_code == 422 and own.json()["fields"][0]["field"] == "code"
+    actions = set(
+        session.scalars(
+            select(AuditEntry.action).where(AuditEntry.entity_type == "plan_template")
+        ).all()
+    )
+    assert {"plan_template.create", "plan_template.edit", "plan_template.reset"} <= actions
+
+
 def test_city_cdc_edits_a_template_with_errors_by_field(login):
     city = login("city_cdc")
     plans = {p["code"]: p for p in city.get("/api/plans").json()}

@@ -87,6 +87,7 @@ from yifang.respond.schemas import (
     TaskIn,
     TaskOut,
     TaskStepIn,
+    TemplateIn,
     TemplateOut,
     TemplatePatch,
     TimelineOut,
@@ -532,21 +533,20 @@ def event_places(
 # --------------------------------------------------------------------------- plans
 
 
-@router.get("/plans", response_model=list[TemplateOut], summary="Response plan templates")
-def list_plans(session: Session = DB, _v: Viewer = EVENT_VIEW) -> list[TemplateOut]:
-    return [TemplateOut.model_validate(t) for t in tasks.list_templates(session)]
+def _template_out(row: Any) -> TemplateOut:
+    out = TemplateOut.model_validate(row)
+    out.from_file = row.code in tasks.file_template_codes()
+    return out
 
 
-@router.patch("/plans/{code}", response_model=TemplateOut, summary="Edit a template")
-def edit_plan(
-    code: str, body: TemplatePatch, session: Session = DB, viewer: Viewer = EVENT_MANAGE
-) -> TemplateOut:
+def _city_only(viewer: Viewer) -> None:
     if viewer.scope.region_prefix:
         raise service.ForbiddenError(
             "只有市级疾控可以修改预案模板", "only the city CDC may edit plan templates"
         )
-    changes = body.model_dump(exclude_unset=True)
-    read_at = changes.pop("updated_at", None)
+
+
+def _valid_plan(changes: dict[str, Any]) -> None:
     problems = plan_field_errors(changes)
     if problems:
         raise service.BadRequestError(
@@ -554,6 +554,46 @@ def edit_plan(
             "the template is not valid: see the fields",
             fields=problems,
         )
+
+
+@router.get("/plans", response_model=list[TemplateOut], summary="Response plan templates")
+def list_plans(session: Session = DB, _v: Viewer = EVENT_VIEW) -> list[TemplateOut]:
+    return [_template_out(t) for t in tasks.list_templates(session)]
+
+
+@router.post(
+    "/plans", response_model=TemplateOut, status_code=201, summary="Add a template (city CDC)"
+)
+def create_plan(
+    body: TemplateIn, session: Session = DB, viewer: Viewer = EVENT_MANAGE
+) -> TemplateOut:
+    _city_only(viewer)
+    fields = body.model_dump(exclude={"code"})
+    if not fields["name_en"]:
+        fields.pop("name_en")
+    _valid_plan(fields)
+    row = tasks.create_template(session, body.code, fields, actor=viewer.actor)
+    return _template_out(row)
+
+
+@router.post(
+    "/plans/{code}/reset",
+    response_model=TemplateOut,
+    summary="Put a template back as the data file has it (city CDC)",
+)
+def reset_plan(code: str, session: Session = DB, viewer: Viewer = EVENT_MANAGE) -> TemplateOut:
+    _city_only(viewer)
+    return _template_out(tasks.reset_template(session, code, actor=viewer.actor))
+
+
+@router.patch("/plans/{code}", response_model=TemplateOut, summary="Edit a template")
+def edit_plan(
+    code: str, body: TemplatePatch, session: Session = DB, viewer: Viewer = EVENT_MANAGE
+) -> TemplateOut:
+    _city_only(viewer)
+    changes = body.model_dump(exclude_unset=True)
+    read_at = changes.pop("updated_at", None)
+    _valid_plan(changes)
     if read_at is not None:
         current = next((t for t in tasks.list_templates(session) if t.code == code), None)
         if current is not None and not _same_moment(current.updated_at, read_at):
@@ -563,7 +603,7 @@ def edit_plan(
                 field="updated_at",
             )
     row = tasks.update_template(session, code, changes, actor=viewer.actor)
-    return TemplateOut.model_validate(row)
+    return _template_out(row)
 
 
 def _same_moment(stored: datetime | None, given: datetime) -> bool:

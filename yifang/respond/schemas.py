@@ -315,6 +315,9 @@ class TemplateOut(_Out):
     updated_at: datetime | None = Field(
         None, description="when last changed: send it back with an edit to refuse stale ones"
     )
+    from_file: bool = Field(
+        False, description="defined in plans.yaml, so it can be reset to the file's version"
+    )
 
 
 class TemplatePatch(BaseModel):
@@ -331,6 +334,21 @@ class TemplatePatch(BaseModel):
     levels: list[str] | None = None
     tasks: list[dict[str, Any]] | None = None
     active: bool | None = None
+
+
+class TemplateIn(BaseModel):
+    """A new template: a free code (lower-case letters, digits, underscores), a Chinese name
+    and at least one action; what it applies to (nothing: any event; no levels: any)."""
+
+    code: str = Field(max_length=48)
+    name_zh: str = Field(max_length=100)
+    name_en: str | None = Field(None, max_length=200)
+    event_types: list[str] = Field(default_factory=list)
+    diseases: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    levels: list[str] = Field(default_factory=list)
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    active: bool = True
 
 
 class ApplyPlanIn(BaseModel):

@@ -79,21 +79,38 @@ def _check_owner(owner: str) -> None:
 # --------------------------------------------------------------------------- templates
 
 
+#: A template's code: lower-case letters, digits and underscores, starting with a letter.
+TEMPLATE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+_TEMPLATE_FIELDS = frozenset(
+    {"name_zh", "name_en", "event_types", "diseases", "tags", "levels", "tasks", "active"}
+)
+
+
+def _file_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A template's fields as plans.yaml gives them."""
+    for task in spec["tasks"]:
+        _check_owner(task["owner"])
+    return {
+        "name_zh": spec["name_zh"],
+        "name_en": spec["name_en"],
+        "event_types": list(spec.get("event_types") or []),
+        "diseases": list(spec.get("diseases") or []),
+        "tags": list(spec.get("tags") or []),
+        "levels": list(spec.get("levels") or []),
+        "tasks": list(spec["tasks"]),
+    }
+
+
+def file_template_codes() -> set[str]:
+    """The codes of the templates plans.yaml defines (those a reset can restore)."""
+    return {str(spec["code"]) for spec in plans_file().get("templates") or []}
+
+
 def load_templates(session: Session) -> int:
     """Insert missing templates and refresh unedited ones from plans.yaml; returns changes."""
     changed = 0
     for spec in plans_file().get("templates") or []:
-        for task in spec["tasks"]:
-            _check_owner(task["owner"])
-        fields = {
-            "name_zh": spec["name_zh"],
-            "name_en": spec["name_en"],
-            "event_types": list(spec.get("event_types") or []),
-            "diseases": list(spec.get("diseases") or []),
-            "tags": list(spec.get("tags") or []),
-            "levels": list(spec.get("levels") or []),
-            "tasks": list(spec["tasks"]),
-        }
+        fields = _file_fields(spec)
         row = session.get(PlanTemplate, spec["code"])
         if row is None:
             session.add(PlanTemplate(code=spec["code"], active=True, **fields))
@@ -121,22 +138,7 @@ def update_template(
     row = session.get(PlanTemplate, code)
     if row is None:
         raise NotFoundError(f"预案模板 {code} 不存在", f"plan template {code} not found")
-    allowed = {"name_zh", "name_en", "event_types", "diseases", "tags", "levels", "tasks", "active"}
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise BadRequestError(
-            f"不能修改字段:{'、'.join(unknown)}",
-            f"unknown fields: {', '.join(unknown)}",
-            field=unknown[0],
-        )
-    for i, task in enumerate(changes.get("tasks") or []):
-        if not isinstance(task, Mapping) or not task.get("zh") or not task.get("owner"):
-            raise BadRequestError(
-                f"第 {i + 1} 项任务须有 owner 和 zh",
-                f"task #{i + 1} needs an owner and a zh text",
-                field=f"tasks.{i}",
-            )
-        _check_owner(str(task["owner"]))
+    _check_template_changes(changes)
     before = {k: getattr(row, k) for k in changes}
     for k, v in changes.items():
         setattr(row, k, v)
@@ -152,6 +154,100 @@ def update_template(
         after=dict(changes),
     )
     return row
+
+
+def create_template(
+    session: Session, code: str, fields: Mapping[str, Any], *, actor: str
+) -> PlanTemplate:
+    """A new template of the city's own (kept across reloads: it is not in plans.yaml).
+    It needs a free code, a Chinese name and at least one action. Audited."""
+    list_templates(session)
+    code = (code or "").strip()
+    if not TEMPLATE_CODE.match(code):
+        raise BadRequestError(
+            "模板代码须为小写字母开头的字母、数字或下划线(2–48 位)",
+            "the code must be 2-48 lower-case letters, digits or underscores, starting with "
+            "a letter",
+            field="code",
+        )
+    if session.get(PlanTemplate, code) is not None:
+        raise BadRequestError(
+            f"模板代码 {code} 已被使用", f"the code {code} is already in use", field="code"
+        )
+    _check_template_changes(fields)
+    if not str(fields.get("name_zh") or "").strip():
+        raise BadRequestError("名称不能为空", "the name may not be empty", field="name_zh")
+    if not fields.get("tasks"):
+        raise BadRequestError(
+            "预案至少要有一项任务", "a plan needs at least one action", field="tasks"
+        )
+    values = {k: fields[k] for k in _TEMPLATE_FIELDS if k in fields}
+    values.setdefault("name_en", values["name_zh"])
+    row = PlanTemplate(code=code, active=bool(values.pop("active", True)), edited_by=actor)
+    for key in ("event_types", "diseases", "tags", "levels"):
+        values.setdefault(key, [])
+    for k, v in values.items():
+        setattr(row, k, v)
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="plan_template.create",
+        entity_type="plan_template",
+        entity_id=code,
+        after={k: getattr(row, k) for k in sorted(_TEMPLATE_FIELDS)},
+    )
+    return row
+
+
+def reset_template(session: Session, code: str, *, actor: str) -> PlanTemplate:
+    """Put a template back as plans.yaml has it (active, no longer marked edited, so later
+    file updates reach it again). Only templates of the file can be reset. Audited."""
+    list_templates(session)
+    row = session.get(PlanTemplate, code)
+    if row is None:
+        raise NotFoundError(f"预案模板 {code} 不存在", f"plan template {code} not found")
+    spec = next((t for t in plans_file().get("templates") or [] if t["code"] == code), None)
+    if spec is None:
+        raise BadRequestError(
+            "该模板不来自数据文件,无法恢复", "this template is not from the data file", field="code"
+        )
+    fields = {**_file_fields(spec), "active": True}
+    before = {k: getattr(row, k) for k in fields} | {"edited_by": row.edited_by}
+    for k, v in fields.items():
+        setattr(row, k, v)
+    row.edited_by = None
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="plan_template.reset",
+        entity_type="plan_template",
+        entity_id=code,
+        before=before,
+        after=fields,
+    )
+    return row
+
+
+def _check_template_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse unknown fields and actions without an owner or a Chinese text."""
+    unknown = sorted(set(changes) - _TEMPLATE_FIELDS)
+    if unknown:
+        raise BadRequestError(
+            f"不能修改字段:{'、'.join(unknown)}",
+            f"unknown fields: {', '.join(unknown)}",
+            field=unknown[0],
+        )
+    for i, task in enumerate(changes.get("tasks") or []):
+        if not isinstance(task, Mapping) or not task.get("zh") or not task.get("owner"):
+            raise BadRequestError(
+                f"第 {i + 1} 项任务须有 owner 和 zh",
+                f"task #{i + 1} needs an owner and a zh text",
+                field=f"tasks.{i}",
+            )
+        _check_owner(str(task["owner"]))
 
 
 def matching_templates(session: Session, event: Event) -> list[PlanTemplate]:

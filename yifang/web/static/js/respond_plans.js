@@ -2,7 +2,9 @@
    types, diseases, tags, levels) and their actions (department, what to do, deadline in
    hours). The city CDC edits one in place (PATCH /api/plans/{code} with the updated_at read,
    so a stale edit is refused): names, what it applies to, active, and actions added,
-   removed or changed. Refusals are shown under the field at fault (tasks.2.deadline_hours). */
+   removed or changed. Refusals are shown under the field at fault (tasks.2.deadline_hours).
+   It also adds a template of its own (POST /api/plans, with a free code) and puts an edited
+   template of the data file back as the file has it (POST /api/plans/{code}/reset). */
 (function () {
   "use strict";
   const root = document.getElementById("plans");
@@ -30,6 +32,7 @@
     return '<div class="panel-head"><h2>' + YF.esc(name(p)) + ' <small class="muted">' + YF.esc(p.code) + "</small>" +
       (p.active ? "" : ' <span class="badge cancelled">' + YF.esc(YR.t("plans.inactive")) + "</span>") + "</h2>" +
       '<span class="row"><small class="muted">' + YF.esc(p.edited_by ? YR.t("plans.edited_by", { who: p.edited_by }) : YR.t("plans.from_file")) + "</small>" +
+      (editable && p.from_file && p.edited_by ? '<button type="button" data-reset>' + YF.esc(YR.t("plans.reset")) + "</button>" : "") +
       (editable ? '<button type="button" data-edit>' + YF.esc(YR.t("plans.edit")) + "</button>" : "") + "</span></div>" +
       '<div class="applies">' + applies(p) + "</div>" +
       '<div class="table-wrap"><table><thead><tr><th>' + YF.esc(YR.t("plans.owner")) + "</th><th>" + YF.esc(YR.t("plans.actions")) + "</th><th>" +
@@ -56,8 +59,9 @@
     const types = Object.entries(YR.ref.event_types || {}).map(([k, v]) =>
       '<label><input type="checkbox" name="event_types" value="' + YF.esc(k) + '"' + (p.event_types.includes(k) ? " checked" : "") + "> " + YF.esc(v) + "</label>").join("");
     const levels = LEVELS.map((l) => '<label><input type="checkbox" name="levels" value="' + l + '"' + (p.levels.includes(l) ? " checked" : "") + "> " + YF.esc(YR.level(l)) + "</label>").join("");
-    return '<form class="stack" data-plan-form novalidate><div class="panel-head"><h2>' + YF.esc(name(p)) + ' <small class="muted">' + YF.esc(p.code) + "</small></h2></div>" +
-      '<div class="form-grid"><label class="req">' + YF.esc(YR.t("plans.name_zh")) + '<input name="name_zh" maxlength="100" value="' + YF.esc(p.name_zh) + '">' + err("name_zh") + "</label>" +
+    return '<form class="stack" data-plan-form novalidate><div class="panel-head"><h2>' + (p.isNew ? YF.esc(YR.t("plans.new")) : YF.esc(name(p)) + ' <small class="muted">' + YF.esc(p.code) + "</small>") + "</h2></div>" +
+      '<div class="form-grid">' + (p.isNew ? '<label class="req">' + YF.esc(YR.t("plans.code")) + '<input name="code" maxlength="48" placeholder="campus_norovirus">' + err("code") + "</label>" : "") +
+      '<label class="req">' + YF.esc(YR.t("plans.name_zh")) + '<input name="name_zh" maxlength="100" value="' + YF.esc(p.name_zh) + '">' + err("name_zh") + "</label>" +
       '<label>' + YF.esc(YR.t("plans.name_en")) + '<input name="name_en" maxlength="200" value="' + YF.esc(p.name_en) + '">' + err("name_en") + "</label>" +
       '<label>' + YF.esc(YR.t("plans.diseases")) + '<input name="diseases" value="' + YF.esc(p.diseases.join(", ")) + '" placeholder="' + YF.esc(YR.t("plans.list_hint")) + '">' + err("diseases") + "</label>" +
       '<label>' + YF.esc(YR.t("plans.tags")) + '<input name="tags" value="' + YF.esc(p.tags.join(", ")) + '" placeholder="' + YF.esc(YR.t("plans.list_hint")) + '">' + err("tags") + "</label></div>" +
@@ -99,7 +103,10 @@
       const text = YF.lang === "en" ? f.message_en : f.message_zh;
       if (!slot) { left.push(text); return; }
       slot.textContent = text;
-      const input = slot.parentElement.querySelector("input, select");
+      // the field's own input: the one in the same label or cell (not, for a form-wide
+      // error such as "tasks", the form's first input)
+      const holder = slot.parentElement;
+      const input = holder && holder.matches("label, td") ? holder.querySelector("input, select") : null;
       if (input) input.classList.add("invalid");
     });
     const message = r ? (left.length ? left.join("；") : r.data && r.data.fields && r.data.fields.length ? "" : YF.errorText(r)) : "";
@@ -107,10 +114,13 @@
     general.classList.toggle("hidden", !general.textContent.trim());
   }
 
+  const BLANK = { isNew: true, code: "", name_zh: "", name_en: "", event_types: [], diseases: [], tags: [], levels: [], tasks: [{ owner: "", zh: "" }], active: true };
+
   function draw() {
     const codes = Object.keys(plans);
-    root.innerHTML = codes.length ? codes.map((c) => '<section class="panel plan' + (plans[c].active ? "" : " inactive") + '" data-plan="' + YF.esc(c) + '">' + view(plans[c]) + "</section>").join("")
-      : '<p class="muted">' + YF.esc(YR.t("plans.none")) + "</p>";
+    root.innerHTML = (editable ? '<div class="row"><button type="button" class="primary" data-new>' + YF.esc(YR.t("plans.new")) + "</button></div>" : "") +
+      (codes.length ? codes.map((c) => '<section class="panel plan' + (plans[c].active ? "" : " inactive") + '" data-plan="' + YF.esc(c) + '">' + view(plans[c]) + "</section>").join("")
+        : '<p class="muted">' + YF.esc(YR.t("plans.none")) + "</p>");
   }
 
   async function load() {
@@ -120,12 +130,28 @@
     draw();
   }
 
-  root.addEventListener("click", (ev) => {
+  root.addEventListener("click", async (ev) => {
+    if (ev.target.closest("[data-new]")) {
+      if (root.querySelector('[data-plan=""]')) return;
+      ev.target.closest(".row").insertAdjacentHTML("afterend", '<section class="panel plan" data-plan="">' + editor(BLANK) + "</section>");
+      root.querySelector('[data-plan=""] [name=code]').focus();
+      return;
+    }
     const panel = ev.target.closest("[data-plan]");
     if (!panel) return;
-    const p = plans[panel.dataset.plan];
+    const p = plans[panel.dataset.plan] || BLANK;
     if (ev.target.closest("[data-edit]")) { panel.innerHTML = editor(p); return; }
-    if (ev.target.closest("[data-cancel]")) { panel.innerHTML = view(p); return; }
+    if (ev.target.closest("[data-cancel]")) { if (p.isNew) panel.remove(); else panel.innerHTML = view(p); return; }
+    if (ev.target.closest("[data-reset]")) {
+      if (!confirm(YR.t("plans.confirm_reset", { name: name(p) }))) return;
+      const r = await YF.api("POST", "/api/plans/" + encodeURIComponent(p.code) + "/reset");
+      if (!r.ok) { YF.toast(YF.errorText(r), "error"); return; }
+      plans[p.code] = r.data;
+      panel.classList.toggle("inactive", !r.data.active);
+      panel.innerHTML = view(r.data);
+      YF.toast(YR.t("plans.was_reset"), "ok");
+      return;
+    }
     const form = panel.querySelector("[data-plan-form]");
     if (!form) return;
     if (ev.target.closest("[data-add]")) {
@@ -141,13 +167,21 @@
     ev.preventDefault();
     const form = ev.target.closest("[data-plan-form]");
     const panel = form.closest("[data-plan]");
-    const p = plans[panel.dataset.plan];
+    const p = plans[panel.dataset.plan] || BLANK;
     const buttons = form.querySelectorAll("button");
     buttons.forEach((b) => (b.disabled = true));
-    const r = await YF.api("PATCH", "/api/plans/" + encodeURIComponent(p.code), body(form, p));
+    let r;
+    if (p.isNew) {
+      const fields = body(form, p);
+      delete fields.updated_at;
+      r = await YF.api("POST", "/api/plans", Object.assign({ code: form.code.value.trim() }, fields));
+    } else {
+      r = await YF.api("PATCH", "/api/plans/" + encodeURIComponent(p.code), body(form, p));
+    }
     buttons.forEach((b) => (b.disabled = false));
     if (!r.ok) { showErrors(form, r); return; }
-    plans[p.code] = r.data;
+    plans[r.data.code] = r.data;
+    panel.dataset.plan = r.data.code;
     panel.classList.toggle("inactive", !r.data.active);
     panel.innerHTML = view(r.data);
     YF.toast(YR.t("plans.saved"), "ok");
