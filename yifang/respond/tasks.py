@@ -134,24 +134,45 @@ def update_template(
     session: Session, code: str, changes: Mapping[str, Any], *, actor: str
 ) -> PlanTemplate:
     """Edit a template (an administrator's change, kept across reloads). Audited."""
+    row = _template(session, code)
+    _check_template_changes(changes)
+    return _change_template(
+        session, row, changes, edited_by=actor, actor=actor, action="plan_template.edit"
+    )
+
+
+def _template(session: Session, code: str) -> PlanTemplate:
+    """The template under ``code`` (the file's loaded the first time), else NotFoundError."""
     list_templates(session)
     row = session.get(PlanTemplate, code)
     if row is None:
         raise NotFoundError(f"预案模板 {code} 不存在", f"plan template {code} not found")
-    _check_template_changes(changes)
-    before = {k: getattr(row, k) for k in changes}
-    for k, v in changes.items():
+    return row
+
+
+def _change_template(
+    session: Session,
+    row: PlanTemplate,
+    fields: Mapping[str, Any],
+    *,
+    edited_by: str | None,
+    actor: str,
+    action: str,
+) -> PlanTemplate:
+    """Set ``fields`` and who edited it (None: as the file has it), and audit the change."""
+    before = {k: getattr(row, k) for k in fields} | {"edited_by": row.edited_by}
+    for k, v in fields.items():
         setattr(row, k, v)
-    row.edited_by = actor
+    row.edited_by = edited_by
     session.flush()
     record(
         session,
         actor=actor,
-        action="plan_template.edit",
+        action=action,
         entity_type="plan_template",
-        entity_id=code,
+        entity_id=row.code,
         before=before,
-        after=dict(changes),
+        after=dict(fields),
     )
     return row
 
@@ -204,31 +225,16 @@ def create_template(
 def reset_template(session: Session, code: str, *, actor: str) -> PlanTemplate:
     """Put a template back as plans.yaml has it (active, no longer marked edited, so later
     file updates reach it again). Only templates of the file can be reset. Audited."""
-    list_templates(session)
-    row = session.get(PlanTemplate, code)
-    if row is None:
-        raise NotFoundError(f"预案模板 {code} 不存在", f"plan template {code} not found")
+    row = _template(session, code)
     spec = next((t for t in plans_file().get("templates") or [] if t["code"] == code), None)
     if spec is None:
         raise BadRequestError(
             "该模板不来自数据文件,无法恢复", "this template is not from the data file", field="code"
         )
     fields = {**_file_fields(spec), "active": True}
-    before = {k: getattr(row, k) for k in fields} | {"edited_by": row.edited_by}
-    for k, v in fields.items():
-        setattr(row, k, v)
-    row.edited_by = None
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="plan_template.reset",
-        entity_type="plan_template",
-        entity_id=code,
-        before=before,
-        after=fields,
+    return _change_template(
+        session, row, fields, edited_by=None, actor=actor, action="plan_template.reset"
     )
-    return row
 
 
 def _check_template_changes(changes: Mapping[str, Any]) -> None:
