@@ -113,9 +113,13 @@
       (mayWithdraw ? ' <button type="button" class="link" data-withdraw="' + a.id + '" data-name="' + YF.esc(a.filename) + '">' + YF.esc(YR.t("attach.withdraw")) + "</button>" : "") + "</li>";
   }
 
+  function fileList(files, readOnly) {
+    return files.length ? files.map((a) => fileItem(a, readOnly)).join("") : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+  }
+
   /** The attachments block of a task: its files and, unless `readOnly`, an upload form. */
   YR.attachmentsHtml = function (taskId, files, readOnly) {
-    const list = files.length ? files.map((a) => fileItem(a, readOnly)).join("") : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+    const list = fileList(files, readOnly);
     return '<div class="attachments" data-attachments="' + taskId + '"><strong>' + YF.esc(YR.t("attach.title")) + "</strong>" +
       '<ul class="files" data-files-list>' + list + "</ul>" + (readOnly ? "" :
       '<form data-attach-form class="row" enctype="multipart/form-data"><input type="file" name="file" accept="' + YF.esc(TYPES.map((t) => "." + t).join(",")) + '">' +
@@ -191,9 +195,7 @@
     async function refresh(block) {
       const list = await YF.api("GET", "/api/tasks/" + block.dataset.attachments + "/attachments");
       if (!list.ok) return;
-      const box = block.querySelector("[data-files-list]");
-      box.innerHTML = list.data.length ? list.data.map((a) => fileItem(a, false)).join("")
-        : '<li class="muted" data-no-files>' + YF.esc(YR.t("attach.none")) + "</li>";
+      block.querySelector("[data-files-list]").innerHTML = fileList(list.data, false);
       if (changed) changed(Number(block.dataset.attachments), list.data.length);
     }
   };
