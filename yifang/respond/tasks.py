@@ -783,8 +783,9 @@ def withdraw_attachment(session: Session, viewer: Viewer, attachment_id: int) ->
     """Withdraw a file attached by mistake: by whoever attached it, while they may still
     work on the task, or by the event's managers. The row and the file are kept (the
     audit trail names them); lists, counts and downloads no longer show it."""
-    row, _path = get_attachment(session, viewer, attachment_id)
-    task = get_task(session, viewer, row.task_id)
+    row, _path = get_attachment(session, viewer, attachment_id)  # checks the task is visible
+    task = session.get(Task, row.task_id)  # already loaded by that check: no second query
+    assert task is not None
     _may_work(viewer, task)
     if row.uploaded_by != viewer.actor and not viewer.may("event.manage"):
         raise ForbiddenError(
